@@ -1,0 +1,44 @@
+# appblocks: every install step lives here (a fresh machine has only Python, Node and make).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+DB ?= sqlite:///var/appblocks.db
+
+.PHONY: run test bench lint install install-test clean
+
+$(BIN)/activate:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.installed: $(BIN)/activate pyproject.toml
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: $(BIN)/activate pyproject.toml
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@ $(VENV)/.installed
+
+install: $(VENV)/.installed
+install-test: $(VENV)/.installed-test
+
+run: install
+	mkdir -p var
+	$(BIN)/appblocks blueprint import blueprints/srm --db $(DB) --with-data --if-new
+	$(BIN)/appblocks blueprint import blueprints/crm --db $(DB) --with-data --if-new
+	$(BIN)/appblocks serve --db $(DB) --demo
+
+test: install-test
+	$(BIN)/pytest -q $(PYTEST_ARGS)
+
+bench: install-test
+	$(PY) bench/run.py
+
+lint: install-test
+	mkdir -p build/typecheck && ln -sfn ../../platform build/typecheck/appblocks
+	$(BIN)/ruff check platform tests bench
+	$(BIN)/ruff format --check platform tests bench
+	MYPYPATH=build/typecheck $(BIN)/mypy -p appblocks
+
+clean:
+	rm -rf $(VENV) build var .pytest_cache

@@ -1,0 +1,1 @@
+"""The metadata engine: documents, field types, tables, catalog, migrations, records."""
