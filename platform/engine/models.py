@@ -79,3 +79,108 @@ class Counter(Base):
     __tablename__ = "ab_counter"
     key: Mapped[str] = mapped_column(sa.String(255), primary_key=True)
     value: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+
+
+class User(Base):
+    """A person (or portal user) who signs in; roles and attributes feed record rules."""
+
+    __tablename__ = "ab_user"
+    id: Mapped[int] = mapped_column(ID_TYPE, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(sa.String(150), unique=True)
+    display_name: Mapped[str | None] = mapped_column(sa.String(200))
+    email: Mapped[str | None] = mapped_column(sa.String(254))
+    password_hash: Mapped[str | None] = mapped_column(sa.String(255))
+    roles: Mapped[Any] = mapped_column(sa.JSON, default=list)
+    attributes: Mapped[Any] = mapped_column(sa.JSON, default=dict)
+    locale: Mapped[str | None] = mapped_column(sa.String(16))
+    active: Mapped[bool] = mapped_column(sa.Boolean, default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Token(Base):
+    """A bearer token for the API, stored as a hash; expiring and revocable."""
+
+    __tablename__ = "ab_token"
+    id: Mapped[int] = mapped_column(ID_TYPE, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(
+        ID_TYPE, sa.ForeignKey("ab_user.id", ondelete="CASCADE"), index=True
+    )
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column()
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+
+
+class SignInAttempt(Base):
+    """Failed sign-ins by user name and address, for throttling across servers."""
+
+    __tablename__ = "ab_signin_attempt"
+    __table_args__ = (sa.Index(None, "username", "at"),)
+    id: Mapped[int] = mapped_column(ID_TYPE, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(sa.String(150))
+    address: Mapped[str | None] = mapped_column(sa.String(64))
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Task(Base):
+    """An approval waiting for (or decided by) a user or a role: the inbox's source."""
+
+    __tablename__ = "ab_task"
+    __table_args__ = (
+        sa.Index(None, "status", "assignee_user"),
+        sa.Index(None, "status", "assignee_role"),
+        sa.Index(None, "entity", "record_id"),
+    )
+    id: Mapped[int] = mapped_column(ID_TYPE, primary_key=True, autoincrement=True)
+    entity: Mapped[str] = mapped_column(sa.String(95))
+    record_id: Mapped[int] = mapped_column(sa.BigInteger)
+    workflow: Mapped[str] = mapped_column(sa.String(63))
+    step: Mapped[str] = mapped_column(sa.String(63))
+    level: Mapped[int] = mapped_column(sa.Integer, default=0)
+    assignee_user: Mapped[str | None] = mapped_column(sa.String(150))
+    assignee_role: Mapped[str | None] = mapped_column(sa.String(63))
+    status: Mapped[str] = mapped_column(sa.String(16), default="open")
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    decided_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+    decided_by: Mapped[str | None] = mapped_column(sa.String(150))
+    comment: Mapped[str | None] = mapped_column(sa.Text)
+    delegated_from: Mapped[str | None] = mapped_column(sa.String(150))
+    requested_by: Mapped[str | None] = mapped_column(sa.String(150))
+
+
+class Job(Base):
+    """A unit of deferred work: a due timer, a scheduled automation, an outgoing mail or hook.
+
+    Workers claim due rows with `FOR UPDATE SKIP LOCKED` on PostgreSQL, so several workers
+    never run one job twice; `dedupe_key` keeps a timer from being queued twice.
+    """
+
+    __tablename__ = "ab_job"
+    __table_args__ = (sa.Index(None, "status", "due_at"),)
+    id: Mapped[int] = mapped_column(ID_TYPE, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(sa.String(32))
+    due_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    payload: Mapped[Any] = mapped_column(sa.JSON, default=dict)
+    status: Mapped[str] = mapped_column(sa.String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(sa.Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(sa.Text)
+    locked_by: Mapped[str | None] = mapped_column(sa.String(100))
+    locked_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+    done_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+    dedupe_key: Mapped[str | None] = mapped_column(sa.String(255), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Notification(Base):
+    """An in-app message to a user (workflow notices, automation notifications)."""
+
+    __tablename__ = "ab_notification"
+    __table_args__ = (sa.Index(None, "user_name", "read_at"),)
+    id: Mapped[int] = mapped_column(ID_TYPE, primary_key=True, autoincrement=True)
+    user_name: Mapped[str] = mapped_column(sa.String(150))
+    subject: Mapped[str] = mapped_column(sa.String(300))
+    body: Mapped[str | None] = mapped_column(sa.Text)
+    entity: Mapped[str | None] = mapped_column(sa.String(95))
+    record_id: Mapped[int | None] = mapped_column(sa.BigInteger)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    read_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
