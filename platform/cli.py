@@ -1,0 +1,231 @@
+"""The `appblocks` command: blueprints, data, users, the server, the worker, the sandbox."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from appblocks.engine.db import create_engine, database_url
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _engine(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from appblocks.engine.platform_db import upgrade
+
+    engine = create_engine(database_url(args.db))
+    upgrade(engine)
+    return engine
+
+
+def _print_errors(errors: Sequence[object]) -> None:
+    for error in errors:
+        print(error, file=sys.stderr)
+
+
+# --- blueprint ------------------------------------------------------------------------------
+
+
+def cmd_blueprint_validate(args: argparse.Namespace) -> int:
+    from appblocks.engine.validate import validate_path
+
+    loaded, errors = validate_path(args.path)
+    if errors:
+        _print_errors(errors)
+        print(f"{len(errors)} error(s) in {args.path}", file=sys.stderr)
+        return 1
+    doc = loaded.doc
+    count = len(doc.get("entities") or {})
+    print(f"{args.path}: {doc.get('blueprint')} {doc.get('version')} is valid ({count} entities)")
+    return 0
+
+
+def _install(args: argparse.Namespace, *, dry_run: bool) -> int:
+    from appblocks.engine.blueprints import BlueprintRefused, install
+    from appblocks.engine.catalog import installed_apps
+    from appblocks.engine.loader import load_blueprint
+    from appblocks.engine.migrations import MigrationRefused
+    from appblocks.engine.seed import SeedDataError
+
+    loaded = load_blueprint(args.path)
+    engine = _engine(args)
+    app = str(loaded.doc.get("blueprint", ""))
+    if getattr(args, "if_new", False):
+        with engine.connect() as conn:
+            if app in dict(installed_apps(conn)):
+                print(f"{app} is already installed; nothing to do (--if-new)")
+                return 0
+    try:
+        result = install(
+            engine,
+            loaded,
+            with_data=getattr(args, "with_data", False),
+            allow_data_loss=getattr(args, "allow_data_loss", False),
+            dry_run=dry_run,
+        )
+    except BlueprintRefused as exc:
+        _print_errors(exc.errors)
+        print("Nothing was changed.", file=sys.stderr)
+        return 1
+    except (MigrationRefused, SeedDataError) as exc:
+        print(exc, file=sys.stderr)
+        print("Nothing was changed.", file=sys.stderr)
+        return 1
+    with engine.connect() as conn:
+        print(result.plan.render(conn) if dry_run else result.plan.render())
+    if dry_run:
+        return 0
+    was = f" (upgraded from {result.previous_version})" if result.previous_version else ""
+    print(f"Installed {result.app} {result.version}{was}.")
+    for path in result.backups:
+        print(f"Dropped values were saved to {path}")
+    if result.records:
+        total = sum(result.records.values())
+        print(f"Loaded {total} seed record(s) into {len(result.records)} entities.")
+    return 0
+
+
+def cmd_blueprint_plan(args: argparse.Namespace) -> int:
+    return _install(args, dry_run=True)
+
+
+def cmd_blueprint_import(args: argparse.Namespace) -> int:
+    return _install(args, dry_run=False)
+
+
+def cmd_blueprint_export(args: argparse.Namespace) -> int:
+    from appblocks.engine.blueprints import (
+        BlueprintRefused,
+        export_blueprint,
+        write_blueprint_folder,
+    )
+
+    engine = _engine(args)
+    with engine.connect() as conn:
+        try:
+            blueprint = export_blueprint(conn, args.app)
+        except BlueprintRefused as exc:
+            _print_errors(exc.errors)
+            return 1
+    out = Path(args.out) if args.out else Path(args.app)
+    for path in write_blueprint_folder(blueprint, out):
+        print(path)
+    return 0
+
+
+def cmd_blueprint_list(args: argparse.Namespace) -> int:
+    from appblocks.engine.catalog import installed_apps
+
+    engine = _engine(args)
+    with engine.connect() as conn:
+        apps = installed_apps(conn)
+    if not apps:
+        print("No apps installed.")
+    for app, version in apps:
+        print(f"{app}\t{version}")
+    return 0
+
+
+# --- data -----------------------------------------------------------------------------------
+
+
+def cmd_data_import(args: argparse.Namespace) -> int:
+    from appblocks.engine.dataio import ImportFailed, import_file
+
+    engine = _engine(args)
+    try:
+        count = import_file(engine, args.entity, Path(args.file), progress=sys.stderr.isatty())
+    except ImportFailed as exc:
+        _print_errors(exc.problems)
+        print(f"{len(exc.problems)} problem(s); no rows were imported.", file=sys.stderr)
+        return 1
+    print(f"Imported {count} row(s) into {args.entity}.")
+    return 0
+
+
+def cmd_data_export(args: argparse.Namespace) -> int:
+    from appblocks.engine.dataio import export_file
+
+    engine = _engine(args)
+    fmt = args.format or (Path(args.out).suffix.lstrip(".") if args.out else "csv")
+    out = Path(args.out) if args.out else None
+    count = export_file(engine, args.entity, out, fmt)
+    if out is not None:
+        print(f"Exported {count} row(s) to {out}.", file=sys.stderr)
+    return 0
+
+
+# --- sandbox --------------------------------------------------------------------------------
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from appblocks.engine.sandbox import eval_cli
+
+    code, output = eval_cli(args.expr, args.vars)
+    print(output, file=sys.stdout if code == 0 else sys.stderr)
+    return code
+
+
+# --- wiring ---------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every sub-command."""
+    parser = argparse.ArgumentParser(prog="appblocks", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def with_db(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        p.add_argument("--db", help="database URL (default: $APPBLOCKS_DB or the SQLite file)")
+        return p
+
+    bp = sub.add_parser("blueprint", help="validate, plan, import, export and list blueprints")
+    bsub = bp.add_subparsers(dest="action", required=True)
+    p = bsub.add_parser("validate", help="check a blueprint; every error with file and line")
+    p.add_argument("path")
+    p.set_defaults(func=cmd_blueprint_validate)
+    p = with_db(bsub.add_parser("plan", help="print the migration plan an import would run"))
+    p.add_argument("path")
+    p.set_defaults(func=cmd_blueprint_plan)
+    p = with_db(bsub.add_parser("import", help="validate, plan and apply atomically"))
+    p.add_argument("path")
+    p.add_argument("--with-data", action="store_true", help="also load the seed records")
+    p.add_argument("--allow-data-loss", action="store_true", help="allow dropping columns")
+    p.add_argument("--if-new", action="store_true", help="do nothing if the app is installed")
+    p.set_defaults(func=cmd_blueprint_import)
+    p = with_db(bsub.add_parser("export", help="write an installed app as a blueprint folder"))
+    p.add_argument("app")
+    p.add_argument("--out", help="folder to write (default: ./APP)")
+    p.set_defaults(func=cmd_blueprint_export)
+    p = with_db(bsub.add_parser("list", help="installed apps and versions"))
+    p.set_defaults(func=cmd_blueprint_list)
+
+    data = sub.add_parser("data", help="import and export records (CSV, XLSX)")
+    dsub = data.add_subparsers(dest="action", required=True)
+    p = with_db(dsub.add_parser("import", help="rows into records: all or none"))
+    p.add_argument("entity", metavar="APP.ENTITY")
+    p.add_argument("file")
+    p.set_defaults(func=cmd_data_import)
+    p = with_db(dsub.add_parser("export", help="records out"))
+    p.add_argument("entity", metavar="APP.ENTITY")
+    p.add_argument("--format", choices=["csv", "xlsx"])
+    p.add_argument("--out")
+    p.set_defaults(func=cmd_data_export)
+
+    p = sub.add_parser("eval", help="evaluate an expression in the formula sandbox")
+    p.add_argument("expr")
+    p.add_argument("--vars", help="JSON object of variables")
+    p.set_defaults(func=cmd_eval)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; the exit code."""
+    args = build_parser().parse_args(argv)
+    handler: Handler = args.func
+    return handler(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,193 @@
+"""Blueprint import, upgrade and export: validate, plan, apply atomically, write YAML back.
+
+Every way a document reaches the database (CLI, REST upload, designer) goes through
+`install`, so there is one path from a document to a table.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+import yaml
+
+from appblocks.engine import migrations
+from appblocks.engine.catalog import Catalog, installed_apps, read_documents, write_blueprint
+from appblocks.engine.catalog import join_documents
+from appblocks.engine.loader import BlueprintError, LoadedBlueprint
+from appblocks.engine.platform_db import upgrade as upgrade_platform
+from appblocks.engine.seed import load_seed_data
+from appblocks.engine.spec import MANIFEST_KEYS, SECTIONS
+from appblocks.engine.validate import validate_blueprint
+
+
+class BlueprintRefused(Exception):
+    """A blueprint that cannot be installed; `errors` says why, each with its place."""
+
+    def __init__(self, errors: list[BlueprintError] | list[str]) -> None:
+        self.errors = errors
+        super().__init__("\n".join(str(e) for e in errors))
+
+
+@dataclass
+class InstallResult:
+    """What an import did (or, for a dry run, would do)."""
+
+    app: str
+    version: str
+    previous_version: str | None
+    plan: migrations.Plan
+    applied: bool
+    records: dict[str, int] = field(default_factory=dict)
+    backups: list[Path] = field(default_factory=list)
+
+
+_SEMVER = re.compile(r"^(\d+)\.(\d+)\.(\d+)(?:-([0-9A-Za-z.-]+))?(?:\+[0-9A-Za-z.-]+)?$")
+
+
+def semver_key(version: str) -> tuple[int, int, int, int, str]:
+    """A sort key for a semver string (a release sorts after its pre-releases)."""
+    match = _SEMVER.match(version)
+    if not match:
+        return (0, 0, 0, 0, version)
+    major, minor, patch, pre = match.groups()
+    return (int(major), int(minor), int(patch), 0 if pre else 1, pre or "")
+
+
+def satisfies(version: str, spec: str) -> bool:
+    """Whether an installed `version` meets a `requires` specifier (>=1.0, ^1.2, ~1.2, 1.2.3, *)."""
+    spec = str(spec).strip()
+    if spec in ("", "*"):
+        return True
+    have = semver_key(version)[:3]
+    for part in spec.split(","):
+        part = part.strip()
+        op_match = re.match(r"^(>=|<=|>|<|==|=|\^|~)?\s*(\d+(?:\.\d+){0,2})$", part)
+        if not op_match:
+            return False
+        op, number = op_match.groups()
+        nums = [int(n) for n in number.split(".")]
+        want = tuple(nums + [0] * (3 - len(nums)))
+        if op in (None, "=", "=="):
+            ok = have[: len(nums)] == tuple(nums)
+        elif op == ">=":
+            ok = have >= want
+        elif op == ">":
+            ok = have > want
+        elif op == "<=":
+            ok = have <= want
+        elif op == "<":
+            ok = have < want
+        elif op == "^":
+            ok = have >= want and have[0] == want[0]
+        else:  # "~": same major.minor
+            ok = have >= want and have[:2] == want[:2]
+        if not ok:
+            return False
+    return True
+
+
+def installed_blueprints(connection: sa.Connection) -> dict[str, dict[str, Any]]:
+    """Every installed app's blueprint (custom layer applied), keyed by app."""
+    return join_documents(read_documents(connection))
+
+
+def prepare(
+    connection: sa.Connection, loaded: LoadedBlueprint
+) -> tuple[Catalog, Catalog, dict[str, Any]]:
+    """Validate a loaded blueprint against what is installed; the old and new catalogs."""
+    installed = installed_blueprints(connection)
+    app = str(loaded.doc.get("blueprint", ""))
+    others = {a: b for a, b in installed.items() if a != app}
+    errors = list(loaded.errors) or validate_blueprint(loaded, others)
+    if errors:
+        raise BlueprintRefused(sorted(errors, key=lambda e: (e.file, e.line)))
+    blueprint = loaded.doc
+    problems: list[str] = []
+    versions = dict(installed_apps(connection))
+    for needed, spec in (blueprint.get("requires") or {}).items():
+        if needed not in versions:
+            problems.append(f"{app} requires {needed} {spec}, which is not installed")
+        elif not satisfies(versions[needed], str(spec)):
+            problems.append(f"{app} requires {needed} {spec}, but {versions[needed]} is installed")
+    current = versions.get(app)
+    if current and semver_key(str(blueprint["version"])) < semver_key(current):
+        problems.append(
+            f"{app} {current} is installed; {blueprint['version']} is older (a downgrade is "
+            "not an upgrade: export, edit and bump the version instead)"
+        )
+    if problems:
+        raise BlueprintRefused(problems)
+    old = Catalog(installed)
+    new = old.with_blueprint(blueprint)
+    return old, new, blueprint
+
+
+def install(
+    engine: sa.Engine,
+    loaded: LoadedBlueprint,
+    *,
+    with_data: bool = False,
+    allow_data_loss: bool = False,
+    backup_dir: Path | None = None,
+    dry_run: bool = False,
+    actor: str | None = None,
+) -> InstallResult:
+    """Validate, plan and apply a blueprint in one transaction (or only plan, for a dry run)."""
+    upgrade_platform(engine)
+    with engine.begin() as connection:
+        old, new, blueprint = prepare(connection, loaded)
+        app = str(blueprint["blueprint"])
+        previous = dict(installed_apps(connection)).get(app)
+        plan = migrations.plan(old, new, connection=connection)
+        result = InstallResult(app, str(blueprint["version"]), previous, plan, applied=False)
+        if dry_run:
+            return result
+        report = migrations.apply(
+            plan, connection, allow_data_loss=allow_data_loss, backup_dir=backup_dir
+        )
+        result.backups = list(getattr(report, "backups", []) or [])
+        write_blueprint(connection, {k: v for k, v in blueprint.items() if k != "data"})
+        if with_data and blueprint.get("data"):
+            result.records = load_seed_data(connection, new, app, blueprint["data"], actor=actor)
+        result.applied = True
+        return result
+
+
+def export_blueprint(connection: sa.Connection, app: str) -> dict[str, Any]:
+    """The installed app as one blueprint dict (with its customisations)."""
+    blueprints = join_documents(read_documents(connection, app))
+    if app not in blueprints:
+        raise BlueprintRefused([f"no app called {app!r} is installed"])
+    return blueprints[app]
+
+
+def _yaml(data: Any) -> str:
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
+
+
+def write_blueprint_folder(blueprint: Mapping[str, Any], out: Path) -> list[Path]:
+    """Write a blueprint as a folder: `blueprint.yaml` plus one file per non-empty section."""
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    manifest = {k: blueprint[k] for k in MANIFEST_KEYS if k in blueprint}
+    path = out / "blueprint.yaml"
+    path.write_text(_yaml(manifest), encoding="utf-8")
+    written.append(path)
+    for section in SECTIONS:
+        if blueprint.get(section):
+            path = out / f"{section}.yaml"
+            path.write_text(_yaml({section: blueprint[section]}), encoding="utf-8")
+            written.append(path)
+    return written
+
+
+def blueprint_yaml(blueprint: Mapping[str, Any]) -> str:
+    """A blueprint as one YAML document (for downloads)."""
+    manifest = {k: blueprint[k] for k in MANIFEST_KEYS if k in blueprint}
+    sections = {s: blueprint[s] for s in SECTIONS if blueprint.get(s)}
+    return _yaml({**manifest, **sections})
