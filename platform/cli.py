@@ -157,6 +157,49 @@ def cmd_data_export(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- users --------------------------------------------------------------------------------
+
+
+def cmd_user_create(args: argparse.Namespace) -> int:
+    import getpass
+
+    from appblocks.engine.users import UserError, create_user
+
+    attributes: dict[str, str] = {}
+    for item in args.attr or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            print(f"--attr {item!r}: use KEY=VALUE", file=sys.stderr)
+            return 1
+        attributes[key] = value
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    elif sys.stdin.isatty():
+        password = getpass.getpass("Password: ")
+        if getpass.getpass("Again: ") != password:
+            print("The passwords differ.", file=sys.stderr)
+            return 1
+    else:
+        print("No password: type it on a terminal or pass --password-stdin.", file=sys.stderr)
+        return 1
+    engine = _engine(args)
+    try:
+        with engine.begin() as conn:
+            create_user(
+                conn,
+                args.name,
+                password=password,
+                roles=args.role or [],
+                attributes=attributes,
+                email=args.email,
+            )
+    except UserError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    print(f"Created user {args.name} with roles {', '.join(args.role or []) or '(none)'}.")
+    return 0
+
+
 # --- sandbox --------------------------------------------------------------------------------
 
 
@@ -212,6 +255,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=["csv", "xlsx"])
     p.add_argument("--out")
     p.set_defaults(func=cmd_data_export)
+
+    user = sub.add_parser("user", help="manage users")
+    usub = user.add_subparsers(dest="action", required=True)
+    p = with_db(usub.add_parser("create", help="add a user"))
+    p.add_argument("name")
+    p.add_argument("--role", action="append", help="a role (repeat for several)")
+    p.add_argument("--attr", action="append", metavar="KEY=VALUE", help="feeds record rules")
+    p.add_argument("--email")
+    p.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    p.set_defaults(func=cmd_user_create)
 
     p = sub.add_parser("eval", help="evaluate an expression in the formula sandbox")
     p.add_argument("expr")
