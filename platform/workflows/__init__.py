@@ -1,0 +1,1 @@
+"""Workflows: state machines, approvals, automations, timers, the outbox and the worker."""
