@@ -139,7 +139,9 @@ def install(
 ) -> InstallResult:
     """Validate, plan and apply a blueprint in one transaction (or only plan, for a dry run)."""
     upgrade_platform(engine)
-    with engine.begin() as connection:
+    # begin_migration: on SQLite, rebuilding a table must not cascade through foreign keys;
+    # they are checked as a whole before COMMIT instead.
+    with migrations.begin_migration(engine) as connection:
         old, new, blueprint = prepare(connection, loaded)
         app = str(blueprint["blueprint"])
         previous = dict(installed_apps(connection)).get(app)
@@ -150,7 +152,7 @@ def install(
         report = migrations.apply(
             plan, connection, allow_data_loss=allow_data_loss, backup_dir=backup_dir
         )
-        result.backups = list(getattr(report, "backups", []) or [])
+        result.backups = list(report.backups)
         write_blueprint(connection, {k: v for k, v in blueprint.items() if k != "data"})
         if with_data and blueprint.get("data"):
             result.records = load_seed_data(connection, new, app, blueprint["data"], actor=actor)
