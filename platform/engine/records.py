@@ -1,0 +1,417 @@
+"""The record store: create, get, update, delete and list records of any entity.
+
+`RecordStore` coordinates small parts, each in its own module: the validator coerces input
+(`record_validate`), the writer issues inserts and updates (`record_write`), the deleter
+follows delete rules (`record_delete`), the reader loads related records in batches
+(`record_read`), `query`/`paging` compile filters, sorts and cursors. Around each write it adds
+the version check, the audit row and the event. Every method takes the caller's connection
+(the caller owns the transaction; nothing here commits) and the acting user's name.
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.sql import ColumnElement
+
+from appblocks.engine.audit import (
+    CREATE,
+    DELETE,
+    UPDATE,
+    AuditEntry,
+    changes,
+    history,
+    write_audit_many,
+)
+from appblocks.engine.catalog import Catalog
+from appblocks.engine.events import (
+    RECORD_CREATED,
+    RECORD_DELETED,
+    RECORD_UPDATED,
+    Event,
+    EventBus,
+)
+from appblocks.engine.models import utcnow
+from appblocks.engine.paging import count_rows, decode_cursor, encode_cursor
+from appblocks.engine.query import compile_filter, compile_search, compile_sort
+from appblocks.engine.record_delete import Deleter
+from appblocks.engine.record_errors import (
+    FieldError,
+    MissingVersion,
+    NotFound,
+    QueryError,
+    RecordError,
+    RecordErrors,
+    Restricted,
+    VersionConflict,
+)
+from appblocks.engine.record_plan import EntityPlan, Plans
+from appblocks.engine.record_read import Reader, Record
+from appblocks.engine.record_unique import guarded_write
+from appblocks.engine.record_validate import Collected, Validator
+from appblocks.engine.record_write import Computer, Writer
+
+__all__ = [
+    "Computer",
+    "FieldError",
+    "MissingVersion",
+    "NotFound",
+    "Page",
+    "QueryError",
+    "RecordError",
+    "RecordErrors",
+    "RecordStore",
+    "Restricted",
+    "VersionConflict",
+]
+
+#: A record rule: a predicate on the entity's table; records outside it are not found.
+Scope = ColumnElement[bool] | None
+
+MAX_LIMIT = 10_000  # the REST layer caps its pages lower; exports read big pages
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a list; `next_cursor` is None on the last page."""
+
+    items: list[Record]
+    next_cursor: str | None
+    total: int | None = None
+    total_is_estimate: bool = False
+
+
+def _record_id(entity: str, value: Any) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    raise NotFound(entity, value)
+
+
+class RecordStore:
+    """Records of the entities in a catalog: validated, versioned, audited, announced."""
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        events: EventBus | None = None,
+        *,
+        computer: Computer | None = None,
+    ) -> None:
+        self.plans = Plans(catalog)
+        self.events = events if events is not None else EventBus()
+        self.reader = Reader(self.plans)
+        self.validator = Validator(self.plans)
+        self.writer = Writer(self.plans, computer)
+        self.deleter = Deleter(self.plans, self.reader)
+
+    @property
+    def catalog(self) -> Catalog:
+        return self.plans.catalog
+
+    @catalog.setter
+    def catalog(self, catalog: Catalog) -> None:
+        self.plans.catalog = catalog  # plans rebuild on the new version when next used
+
+    # --- reading ------------------------------------------------------------------------------
+
+    def _load(
+        self, conn: sa.Connection, plan: EntityPlan, id: Any, *, lock: bool, scope: Scope
+    ) -> Record:
+        record_id = _record_id(plan.name, id)
+        query = plan.select.where(plan.table.c.id == record_id)
+        if scope is not None:
+            query = query.where(scope)
+        if lock:  # PostgreSQL: hold the row until commit (SQLite locks the whole database)
+            query = query.with_for_update()
+        row = conn.execute(query).first()
+        if row is None:
+            raise NotFound(plan.name, record_id)
+        return dict(zip(plan.out_keys, row, strict=True))
+
+    def get(
+        self,
+        conn: sa.Connection,
+        entity: str,
+        id: int,
+        *,
+        expand: Sequence[str] = (),
+        scope: Scope = None,
+    ) -> Record:
+        """One record with its links (ids) and lines; `expand` inlines linked records."""
+        plan = self.plans[entity]
+        self.reader.check_expand(plan, expand)
+        record = self._load(conn, plan, id, lock=False, scope=scope)
+        self.reader.attach(conn, plan, [record], lines=True, expand=expand)
+        return record
+
+    def list(
+        self,
+        conn: sa.Connection,
+        entity: str,
+        *,
+        filter: Mapping[str, Any] | None = None,
+        sort: str | None = None,
+        limit: int = 25,
+        cursor: str | None = None,
+        q: str | None = None,
+        count: bool = False,
+        expand: Sequence[str] = (),
+        scope: Scope = None,
+    ) -> Page:
+        """A page of records: filtered, searched, sorted, after `cursor` (keyset); `scope`
+        (a record rule) limits the records there are, before the filter and the count."""
+        plan = self.plans[entity]
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
+            raise QueryError("query_bad_limit", max=MAX_LIMIT)
+        self.reader.check_expand(plan, expand)
+        where = compile_filter(self.catalog, entity, filter)
+        search = compile_search(self.catalog, entity, q)
+        if search is not None:
+            where = sa.and_(where, search)
+        if scope is not None:
+            where = sa.and_(scope, where)
+        order = compile_sort(self.catalog, entity, sort)
+        query = plan.select.where(where)
+        if cursor:
+            query = query.where(order.after(decode_cursor(order, cursor)))
+        rows = conn.execute(query.order_by(*order.order_by()).limit(limit + 1)).all()
+        items = self.reader.records(plan, rows[:limit])
+        next_cursor = None
+        if len(rows) > limit:
+            next_cursor = encode_cursor(order, order.values(items[-1]))
+        total, estimate = count_rows(conn, plan.table, where) if count else (None, False)
+        self.reader.attach(conn, plan, items, lines=False, expand=expand)
+        return Page(items, next_cursor, total, estimate)
+
+    def history(
+        self, conn: sa.Connection, entity: str, id: int, limit: int = 100
+    ) -> builtins.list[dict[str, Any]]:
+        """The audit entries of one record, newest first."""
+        return history(conn, self.plans[entity].name, _record_id(entity, id), limit)
+
+    def to_json(self, entity: str, record: Mapping[str, Any]) -> dict[str, Any]:
+        """A record as JSON-able values (each field's type decides), for the API."""
+        return self.reader.to_json(self.plans[entity], record)
+
+    # --- writing ------------------------------------------------------------------------------
+
+    def _check(self, conn: sa.Connection, out: Collected) -> None:
+        if out.refs:
+            self.validator.check_refs(conn, out)
+        if out.errors:
+            order = sorted(out.errors, key=lambda e: -1 if e.index is None else e.index)
+            raise RecordErrors(order)
+
+    def _emit(
+        self,
+        name: str,
+        plan: EntityPlan,
+        before: Record | None,
+        after: Record | None,
+        actor: str | None,
+        conn: sa.Connection,
+    ) -> None:
+        if self.events.wants(name):
+            record_id = (after or before or {})["id"]
+            self.events.emit(Event(name, plan.name, record_id, before, after, actor, conn))
+
+    def _audit_json(
+        self, plan: EntityPlan, record: Record, *, sparse: bool = False
+    ) -> dict[str, Any]:
+        # The audit row records who, when and which record; its JSON holds the values (for a
+        # whole record, `sparse`: only those that are set; an update's diff keeps its nulls).
+        out = self.reader.to_json(plan, record, audit=True, sparse=sparse)
+        out.pop("id", None)
+        return out
+
+    def _diff(
+        self, plan: EntityPlan, before: Record, after: Record
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        return changes(self._audit_json(plan, before), self._audit_json(plan, after))
+
+    def create(
+        self,
+        conn: sa.Connection,
+        entity: str,
+        values: Mapping[str, Any],
+        *,
+        actor: str | None = None,
+    ) -> Record:
+        """Create one record (with nested lines and links); the record as stored."""
+        plan = self.plans[entity]
+        out = Collected()
+        item = self.validator.prepare(plan, values, out, creating=True)
+        self._check(conn, out)
+        self.writer.compute(conn, item)
+        now = utcnow()
+        record = guarded_write(
+            conn, [item], lambda: self.writer.insert(conn, plan, [item], now, actor)[0]
+        )
+        after = self._audit_json(plan, record, sparse=True)
+        write_audit_many(
+            conn, [AuditEntry(plan.name, record["id"], CREATE, actor, None, after, at=now)]
+        )
+        self._emit(RECORD_CREATED, plan, None, record, actor, conn)
+        return record
+
+    def create_many(
+        self,
+        conn: sa.Connection,
+        entity: str,
+        rows: Sequence[Mapping[str, Any]],
+        *,
+        actor: str | None = None,
+    ) -> builtins.list[int]:
+        """Create many records at once, all or none; errors name their row `index`."""
+        plan = self.plans[entity]
+        out = Collected()
+        prepare = self.validator.prepare
+        items = [prepare(plan, row, out, creating=True, index=i) for i, row in enumerate(rows)]
+        self._check(conn, out)
+        for item in items:
+            self.writer.compute(conn, item)
+        now = utcnow()
+        records = guarded_write(
+            conn, items, lambda: self.writer.insert(conn, plan, items, now, actor)
+        )
+        audit_json = self._audit_json
+        entries = [
+            AuditEntry(
+                plan.name, r["id"], CREATE, actor, None, audit_json(plan, r, sparse=True), at=now
+            )
+            for r in records
+        ]
+        write_audit_many(conn, entries)
+        if self.events.wants(RECORD_CREATED):
+            for record in records:
+                self._emit(RECORD_CREATED, plan, None, record, actor, conn)
+        return [r["id"] for r in records]
+
+    def update(
+        self,
+        conn: sa.Connection,
+        entity: str,
+        id: int,
+        values: Mapping[str, Any],
+        *,
+        version: int | None,
+        actor: str | None = None,
+        scope: Scope = None,
+    ) -> Record:
+        """Change the given fields (PATCH); `version` is the `_version` the caller read (or
+        `_version` in `values`); outside `scope` the record is not found."""
+        plan = self.plans[entity]
+        if version is None and isinstance(values, Mapping):
+            version = values.get("_version")
+        if isinstance(version, str) and version.strip().isdigit():
+            version = int(version)
+        if isinstance(version, bool) or not isinstance(version, int):
+            raise MissingVersion(plan.name, id)
+        old = self._load(conn, plan, id, lock=True, scope=scope)
+        if old["_version"] != version:
+            raise VersionConflict(plan.name, old["id"], old["_version"])
+        self.reader.attach(conn, plan, [old], lines=True)
+        out = Collected()
+        item = self.validator.prepare(plan, values, out, creating=False, old=old)
+        self._check(conn, out)
+        self.writer.compute(conn, item)
+        now = utcnow()
+        new = guarded_write(
+            conn, [item], lambda: self.writer.update(conn, item, old, now, actor, version=version)
+        )
+        if new is None:
+            return old
+        before, after = self._diff(plan, old, new)
+        write_audit_many(
+            conn, [AuditEntry(plan.name, old["id"], UPDATE, actor, before, after, at=now)]
+        )
+        self._emit(RECORD_UPDATED, plan, old, new, actor, conn)
+        return new
+
+    def delete(
+        self,
+        conn: sa.Connection,
+        entity: str,
+        id: int,
+        *,
+        version: int | None = None,
+        actor: str | None = None,
+        scope: Scope = None,
+    ) -> None:
+        """Delete a record, following its delete rules; `Restricted` when a link forbids it.
+
+        The engine applies `restrict`, `cascade` and `set_null` itself (the foreign keys
+        agree), so every record it changes or deletes gets its audit row and event."""
+        plan = self.plans[entity]
+        old = self._load(conn, plan, id, lock=True, scope=scope)
+        if version is not None and old["_version"] != version:
+            raise VersionConflict(plan.name, old["id"], old["_version"])
+        self.reader.attach(conn, plan, [old], lines=True)
+        now = utcnow()
+        effects = self.deleter.delete(conn, plan, old, now, actor, version)
+        entries = []
+        for target, before, after in effects.updated:
+            b, a = self._diff(target, before, after)
+            entries.append(AuditEntry(target.name, before["id"], UPDATE, actor, b, a, at=now))
+        for target, record in effects.deleted:
+            before_json = self._audit_json(target, record, sparse=True)
+            entries.append(
+                AuditEntry(target.name, record["id"], DELETE, actor, before_json, None, at=now)
+            )
+        write_audit_many(conn, entries)
+        for target, before, after in effects.updated:
+            self._emit(RECORD_UPDATED, target, before, after, actor, conn)
+        for target, record in effects.deleted:
+            self._emit(RECORD_DELETED, target, record, None, actor, conn)
+
+    def set_state(
+        self,
+        conn: sa.Connection,
+        entity: str,
+        id: int,
+        state: str,
+        *,
+        version: int | None = None,
+        actor: str | None = None,
+        comment: str | None = None,
+        scope: Scope = None,
+    ) -> Record:
+        """Move a workflow-owned record to `state` (for the workflow engine: `_state` is
+        read-only everywhere else); audited with `comment`, announced as an update."""
+        plan = self.plans[entity]
+        if not plan.spec.has_state:
+            raise RecordErrors(
+                [FieldError.of("unknown_field", "_state", name="_state", entity=plan.name)]
+            )
+        old = self._load(conn, plan, id, lock=True, scope=scope)
+        if version is not None and old["_version"] != version:
+            raise VersionConflict(plan.name, old["id"], old["_version"])
+        self.reader.attach(conn, plan, [old], lines=True)
+        now = utcnow()
+        table = plan.table
+        stamp = {"_state": state, "_updated_at": now, "_updated_by": actor}
+        conn.execute(
+            sa.update(table)
+            .where(table.c.id == old["id"])
+            .values(**stamp, _version=table.c._version + 1)
+        )
+        new = {**old, **stamp, "_version": old["_version"] + 1}
+        entry = AuditEntry(
+            plan.name,
+            old["id"],
+            UPDATE,
+            actor,
+            {"_state": old["_state"]},
+            {"_state": state},
+            comment,
+            now,
+        )
+        write_audit_many(conn, [entry])
+        self._emit(RECORD_UPDATED, plan, old, new, actor, conn)
+        return new
