@@ -29,8 +29,17 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
+READONLY = "appblocks_readonly"
+
+
 def _sqlite_begin(conn: sa.Connection) -> None:
-    conn.exec_driver_sql("BEGIN")
+    # A deferred BEGIN that reads and then writes fails at once with "database is locked"
+    # when another writer committed meanwhile (WAL cannot upgrade a stale snapshot), so a
+    # transaction takes the write lock up front unless it was opened with `reading(...)`.
+    if conn.get_execution_options().get(READONLY):
+        conn.exec_driver_sql("BEGIN")
+    else:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def create_engine(url: str | None = None, **kwargs: Any) -> sa.Engine:
@@ -48,6 +57,11 @@ def create_engine(url: str | None = None, **kwargs: Any) -> sa.Engine:
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     return sa.create_engine(parsed, **kwargs)
+
+
+def reading(engine: sa.Engine) -> sa.Connection:
+    """A connection for reads only: on SQLite it does not take the write lock."""
+    return engine.connect().execution_options(**{READONLY: True})
 
 
 def is_sqlite(bind: sa.Engine | sa.Connection) -> bool:

@@ -69,7 +69,7 @@ class MultiChoice(FieldType):
     options = frozenset({"options"})
 
     def column_type(self, field: FieldSpec) -> sa.types.TypeEngine[Any]:
-        return sa.JSON()
+        return sa.JSON(none_as_null=True)
 
     def value_schema(self, field: FieldSpec) -> dict[str, Any]:
         return {"type": "array", "items": {"type": "string", "enum": option_values(field)}}

@@ -66,7 +66,7 @@ class Json(FieldType):
     widget = "json"
 
     def column_type(self, field: FieldSpec) -> sa.types.TypeEngine[Any]:
-        return sa.JSON()
+        return sa.JSON(none_as_null=True)
 
     def value_schema(self, field: FieldSpec) -> dict[str, Any]:
         return {}
