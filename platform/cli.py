@@ -200,6 +200,60 @@ def cmd_user_create(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- server and worker ----------------------------------------------------------------------
+
+
+def demo_users(engine, roles: Sequence[str]) -> list[tuple[str, str, str]]:  # type: ignore[no-untyped-def]
+    """One user per role (named after it) with a fresh random password; (user, role, password)."""
+    import secrets
+
+    from appblocks.engine.users import UserError, create_user
+
+    made = []
+    with engine.begin() as conn:
+        for role in roles:
+            password = secrets.token_urlsafe(12)
+            try:
+                create_user(conn, f"demo_{role}", password=password, roles=[role])
+            except UserError:
+                continue  # created by an earlier --demo run: its password was printed then
+            made.append((f"demo_{role}", role, password))
+    return made
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from appblocks.server.app import create_app
+    from appblocks.server.runtime import Runtime
+    from appblocks.server.settings import Settings
+
+    host = args.host
+    if args.demo and host not in ("127.0.0.1", "localhost", "::1"):
+        print("--demo serves on the loopback address only (127.0.0.1).", file=sys.stderr)
+        host = "127.0.0.1"
+    settings = Settings.from_env(args.db, demo=args.demo)
+    runtime = Runtime(settings)
+    if args.demo:
+        roles = runtime.current().policy.roles()
+        made = demo_users(runtime.engine, roles)
+        if made:
+            print("Demo users (passwords are shown once):")
+            for user, role, password in made:
+                print(f"  {user:<28} {role:<22} {password}")
+        else:
+            print("Demo users exist already (their passwords were printed when they were made).")
+    uvicorn.run(create_app(settings, runtime), host=host, port=args.port, log_level="info")
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from appblocks.workflows.worker import main_loop
+
+    main_loop(_engine(args))
+    return 0
+
+
 # --- sandbox --------------------------------------------------------------------------------
 
 
@@ -255,6 +309,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=["csv", "xlsx"])
     p.add_argument("--out")
     p.set_defaults(func=cmd_data_export)
+
+    p = with_db(sub.add_parser("serve", help="serve the UI and the API"))
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--demo", action="store_true", help="create a user per role (loopback only)")
+    p.set_defaults(func=cmd_serve)
+    p = with_db(sub.add_parser("worker", help="run due timers, schedules and outgoing mail"))
+    p.set_defaults(func=cmd_worker)
 
     user = sub.add_parser("user", help="manage users")
     usub = user.add_subparsers(dest="action", required=True)

@@ -25,6 +25,8 @@ ZH_CN: dict[str, str] = {
     "unique": "已有记录使用了这个值",
     "foreign_line": "明细行 {id} 不属于这条记录",
     "not_a_record": "应为字段值组成的对象",
+    "rule": "{message_zh}",
+    "rule_failed": "{message_zh}(规则无法校验:{detail})",
     "not_found": "{entity} {id} 不存在",
     "version_conflict": "{entity} {id} 已被他人修改(当前版本 {current}),请刷新后重试",
     "missing_version": "请提供要修改的 {entity} {id} 的版本号(_version)",
@@ -63,6 +65,12 @@ ZH_CN_PLAIN: dict[str, str] = {
     "Error": "错误",
     "the request is not valid": "请求内容无效",
     "is required": "必填",
+    "Sign in": "登录",
+    "Sign out": "退出",
+    "User name": "用户名",
+    "Password": "密码",
+    "Wrong user name or password.": "用户名或密码错误。",
+    "Too many failed sign-ins; wait 15 minutes.": "登录失败次数过多,请 15 分钟后再试。",
 }
 
 

@@ -1,0 +1,55 @@
+"""The FastAPI application factory: one router per area, errors as problem+json."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from starlette.middleware.sessions import SessionMiddleware
+
+from fastapi.staticfiles import StaticFiles
+
+from appblocks.server import api_apps, api_records, auth, pages
+from appblocks.server.limits import BodyLimit, BodyTooLarge
+from appblocks.server.openapi import install_openapi
+from appblocks.server.problems import install_handlers, problem_response
+from appblocks.server.runtime import Runtime
+from appblocks.server.settings import Settings
+
+SESSION_COOKIE = "appblocks_session"
+
+
+def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
+    """A new application serving the API (and, later, the pages) for `settings`."""
+    app = FastAPI(
+        title="appblocks",
+        version="1",
+        description="REST API of every installed app: one typed schema per entity.",
+        docs_url="/api/docs",
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.runtime = runtime or Runtime(settings)
+    install_handlers(app)
+
+    async def too_large(request: Request, exc: Exception) -> JSONResponse:
+        return problem_response(
+            request, 413, f"the request body is larger than {settings.max_body_bytes:,} bytes"
+        )
+
+    app.add_exception_handler(BodyTooLarge, too_large)
+    app.include_router(auth.router)
+    app.include_router(api_apps.router)
+    app.include_router(pages.router)
+    app.include_router(api_records.router)
+    app.mount("/static", StaticFiles(packages=[("appblocks.ui", "static")]), name="static")
+    install_openapi(app)
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=settings.secret_key,
+        session_cookie=SESSION_COOKIE,
+        same_site="lax",
+        https_only=settings.cookie_secure,
+        max_age=12 * 3600,
+    )
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    return app
