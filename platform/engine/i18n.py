@@ -45,6 +45,7 @@ ZH_CN: dict[str, str] = {
     "query_bad_cursor": "分页游标无效,请从第一页重新开始",
     "query_bad_limit": "limit 必须在 1 到 {max} 之间",
     "query_bad_search": "搜索文字过长(最多 {max} 个字符)",
+    "query_bad_search_text": "搜索文字包含无法搜索的字符",
     "query_bad_expand": "无法展开“{field}”:{detail}",
 }
 

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.sql import ColumnElement
 
 from appblocks.engine.catalog import Catalog
+from appblocks.engine.fieldtypes.base import storable_text
 from appblocks.engine.fieldtypes import FieldValueError
 from appblocks.engine.record_errors import QueryError
 from appblocks.engine.spec import EntitySpec, FieldSpec
@@ -304,6 +305,8 @@ def compile_search(catalog: Catalog, entity: str, q: str | None) -> ColumnElemen
         return None
     if len(text) > MAX_SEARCH:
         raise QueryError("query_bad_search", max=MAX_SEARCH)
+    if not storable_text(text):
+        raise QueryError("query_bad_search_text")
     table = catalog.table(entity)
     pattern = f"%{_escape_like(text)}%"
     columns = [table.c[f.name] for f in catalog.entity(entity).columns() if f.ftype.searchable]

@@ -25,6 +25,9 @@ MESSAGES: dict[str, str] = {
     "foreign_line": "line {id} does not belong to this record",
     "bad_line_id": "a line's id must be a whole number",
     "not_a_record": "expected an object of field values",
+    # business rules: the blueprint's own message, in both locales (see rules.py)
+    "rule": "{message_en}",
+    "rule_failed": "{message_en} (the rule could not be checked: {detail})",
     # record errors
     "not_found": "{entity} {id} does not exist",
     "unknown_entity": "there is no entity {entity}",
@@ -55,6 +58,7 @@ MESSAGES: dict[str, str] = {
     "query_bad_cursor": "the cursor is not valid for this list; start again from the first page",
     "query_bad_limit": "limit must be between 1 and {max}",
     "query_bad_search": "the search text is too long (at most {max} characters)",
+    "query_bad_search_text": "the search text contains characters that cannot be searched",
     "query_bad_expand": "cannot expand '{field}': {detail}",
 }
 

@@ -52,8 +52,10 @@ from appblocks.engine.record_errors import (
 from appblocks.engine.record_plan import EntityPlan, Plans
 from appblocks.engine.record_read import Reader, Record
 from appblocks.engine.record_unique import guarded_write
-from appblocks.engine.record_validate import Collected, Validator
-from appblocks.engine.record_write import Computer, Writer
+from appblocks.engine.record_validate import Collected, Prepared, Validator
+from appblocks.engine.record_write import Computer, Writer, values_after
+from appblocks.engine.rules import check_rules
+from appblocks.engine.sandbox_values import UserContext
 
 __all__ = [
     "Computer",
@@ -85,11 +87,20 @@ class Page:
     total_is_estimate: bool = False
 
 
+def _user(user: UserContext | None, actor: str | None) -> UserContext | None:
+    if user is not None or actor is None:
+        return user
+    return UserContext(actor)
+
+
+MAX_ID = 2**63 - 1  # BIGINT: a larger id cannot exist, and the driver would refuse to bind it
+
+
 def _record_id(entity: str, value: Any) -> int:
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
     if isinstance(value, str) and value.strip().isdigit():
-        return int(value)
+        value = int(value)
+    if isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_ID:
+        return value
     raise NotFound(entity, value)
 
 
@@ -201,12 +212,32 @@ class RecordStore:
 
     # --- writing ------------------------------------------------------------------------------
 
-    def _check(self, conn: sa.Connection, out: Collected) -> None:
+    def _finish(
+        self,
+        conn: sa.Connection,
+        items: Sequence[Prepared],
+        out: Collected,
+        user: UserContext | None,
+    ) -> None:
+        """Check the links, compute the fields, check the entity rules (which may read computed
+        values); raise every error of the record or batch together."""
         if out.refs:
             self.validator.check_refs(conn, out)
+        for item in items:
+            self.writer.compute(conn, item, user)
+            self._rules(item, user, out.errors)
         if out.errors:
             order = sorted(out.errors, key=lambda e: -1 if e.index is None else e.index)
             raise RecordErrors(order)
+
+    def _rules(self, item: Prepared, user: UserContext | None, errors: list[FieldError]) -> None:
+        for children in item.lines.values():
+            for child in children:
+                self._rules(child, user, errors)
+        rules = item.plan.rules
+        if rules:
+            values = values_after(item)
+            errors += check_rules(rules, values, user=user, prefix=item.path, index=item.index)
 
     def _emit(
         self,
@@ -242,13 +273,14 @@ class RecordStore:
         values: Mapping[str, Any],
         *,
         actor: str | None = None,
+        user: UserContext | None = None,
     ) -> Record:
-        """Create one record (with nested lines and links); the record as stored."""
+        """Create one record (with nested lines and links); the record as stored. `user` is
+        who rules and formulas see as `user` (by default one named `actor`, without roles)."""
         plan = self.plans[entity]
         out = Collected()
         item = self.validator.prepare(plan, values, out, creating=True)
-        self._check(conn, out)
-        self.writer.compute(conn, item)
+        self._finish(conn, [item], out, _user(user, actor))
         now = utcnow()
         record = guarded_write(
             conn, [item], lambda: self.writer.insert(conn, plan, [item], now, actor)[0]
@@ -267,15 +299,14 @@ class RecordStore:
         rows: Sequence[Mapping[str, Any]],
         *,
         actor: str | None = None,
+        user: UserContext | None = None,
     ) -> builtins.list[int]:
         """Create many records at once, all or none; errors name their row `index`."""
         plan = self.plans[entity]
         out = Collected()
         prepare = self.validator.prepare
         items = [prepare(plan, row, out, creating=True, index=i) for i, row in enumerate(rows)]
-        self._check(conn, out)
-        for item in items:
-            self.writer.compute(conn, item)
+        self._finish(conn, items, out, _user(user, actor))
         now = utcnow()
         records = guarded_write(
             conn, items, lambda: self.writer.insert(conn, plan, items, now, actor)
@@ -303,6 +334,7 @@ class RecordStore:
         version: int | None,
         actor: str | None = None,
         scope: Scope = None,
+        user: UserContext | None = None,
     ) -> Record:
         """Change the given fields (PATCH); `version` is the `_version` the caller read (or
         `_version` in `values`); outside `scope` the record is not found."""
@@ -319,8 +351,7 @@ class RecordStore:
         self.reader.attach(conn, plan, [old], lines=True)
         out = Collected()
         item = self.validator.prepare(plan, values, out, creating=False, old=old)
-        self._check(conn, out)
-        self.writer.compute(conn, item)
+        self._finish(conn, [item], out, _user(user, actor))
         now = utcnow()
         new = guarded_write(
             conn, [item], lambda: self.writer.update(conn, item, old, now, actor, version=version)

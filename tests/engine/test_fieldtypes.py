@@ -153,3 +153,9 @@ def test_relation_types_have_no_column_of_their_own(type_: str) -> None:
 def test_every_type_names_a_widget() -> None:
     for name in registry.names():
         assert registry.get(name).widget
+
+
+@pytest.mark.parametrize("text", ["a\x00b", "\udbe5x"])
+def test_text_that_no_database_can_store_is_refused(text: str) -> None:
+    with pytest.raises(FieldValueError, match="cannot be stored"):
+        registry.get("text").from_json(text, field("text"))

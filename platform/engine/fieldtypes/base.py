@@ -115,3 +115,14 @@ def kind_of(value: Any) -> str:
 def short(value: Any, limit: int = 40) -> str:
     text = str(value)
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def storable_text(text: str) -> bool:
+    """Whether a database can store this text: no NUL and no unpaired surrogate halves."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

@@ -45,7 +45,7 @@ class Link(FieldType):
             if not value.strip().isdigit():
                 raise FieldValueError(f"'{short(value)}' is not a record id")
             value = int(value)
-        if not isinstance(value, int) or value < 1:
+        if not isinstance(value, int) or value < 1 or value >= 2**63:
             raise FieldValueError(f"expected the id of a record, got {kind_of(value)}")
         return value
 

@@ -13,6 +13,7 @@ from appblocks.engine.fieldtypes.base import (
     kind_of,
     register,
     short,
+    storable_text,
 )
 
 if TYPE_CHECKING:
@@ -47,6 +48,8 @@ class _Text(FieldType):
         text = str(value).strip()
         if text == "":
             return None
+        if not storable_text(text):
+            raise FieldValueError("contains characters that cannot be stored (NUL or a broken one)")
         length = self.max_length(field)
         if length and len(text) > length:
             raise FieldValueError(f"is {len(text)} characters long; at most {length} allowed")
