@@ -85,3 +85,11 @@ async def logout(request: Request) -> Response:
 def csrf(request: Request) -> dict[str, str]:
     """The CSRF token of the cookie session (htmx sends it as X-CSRF-Token)."""
     return {"csrf_token": csrf_token(request)}
+
+
+@router.get("/")
+def home(request: Request) -> Response:
+    """The start page: sign in first; the app launcher arrives with the work pages."""
+    if not request.session.get("user"):
+        return RedirectResponse("/login?next=/", status_code=303)
+    return RedirectResponse("/api/docs", status_code=303)

@@ -17,6 +17,7 @@ from appblocks.engine.blueprints import (
     write_blueprint_folder,
 )
 from appblocks.engine.catalog import Catalog, installed_apps
+from appblocks.engine.db import reading
 from appblocks.engine.loader import load_blueprint, load_blueprint_text
 from appblocks.engine.records import RecordStore
 
@@ -27,9 +28,9 @@ ROOT = HERE.parents[1]
 
 def _snapshot(engine: sa.Engine) -> dict[str, Any]:
     """Tables, their columns and row counts: what a failed import must leave untouched."""
-    inspector = sa.inspect(engine)
     shape: dict[str, Any] = {}
-    with engine.connect() as conn:
+    with reading(engine) as conn:
+        inspector = sa.inspect(conn)
         for name in sorted(inspector.get_table_names()):
             columns = [c["name"] for c in inspector.get_columns(name)]
             count = conn.execute(sa.text(f'SELECT count(*) FROM "{name}"')).scalar()  # noqa: S608

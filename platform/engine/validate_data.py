@@ -1,0 +1,133 @@
+"""Cross-checks of seed data: records fit their entity, links point back to earlier records."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from appblocks.engine.loader import KeyPath
+from appblocks.engine.spec import FieldSpec
+from appblocks.engine.validate_context import Context, mapping
+from appblocks.engine.validate_entities import line_owners
+from appblocks.engine.validate_fields import VALUE_ERRORS, computed_why
+
+
+class _Titles:
+    """Title values of the records given so far, by entity: what a link by title may name."""
+
+    def __init__(self) -> None:
+        self.seen: dict[str, set[str]] = {}
+
+    def add(self, entity: str, value: Any) -> None:
+        if isinstance(value, str | int | float) and not isinstance(value, bool):
+            self.seen.setdefault(entity, set()).add(str(value).strip())
+
+    def has(self, entity: str, value: str) -> bool:
+        return value.strip() in self.seen.get(entity, set())
+
+
+def check_data(ctx: Context) -> None:
+    """Every seed record: its entity, its keys (input fields only) and its values."""
+    owners = line_owners(ctx)
+    titles = _Titles()
+    for ename, records in mapping(ctx.doc.get("data")).items():
+        path: KeyPath = ("data", ename)
+        entity, why = ctx.resolve(ename)
+        if entity is None:
+            ctx.error(path, f"data for '{ename}', {why}")
+            continue
+        if entity.partition(".")[0] != ctx.app:
+            ctx.error(path, f"seed data is for entities of {ctx.app}, not '{ename}'")
+            continue
+        if entity in owners:
+            parent, field = owners[entity][0]
+            ctx.error(
+                path,
+                f"{ctx.show(entity)} holds line items: give its records nested under "
+                f"{parent}.{field}",
+            )
+            continue
+        for index, record in enumerate(records if isinstance(records, list) else []):
+            rpath = (*path, index)
+            if isinstance(record, Mapping) and ctx.clean(rpath):
+                _check_record(ctx, rpath, entity, record, titles)
+
+
+def _check_record(
+    ctx: Context, path: KeyPath, entity: str, record: Mapping[str, Any], titles: _Titles
+) -> None:
+    fields = ctx.fields(entity)
+    for key, value in record.items():
+        fpath = (*path, key)
+        fdoc = fields.get(key)
+        if fdoc is None:
+            ctx.error(fpath, f"'{key}' is not a field of {ctx.show(entity)}")
+            continue
+        ftype = ctx.ftype(fdoc)
+        if ftype is None:
+            continue  # the unknown type is reported on the field
+        why = computed_why(fdoc)
+        if why:
+            ctx.error(fpath, f"'{key}' is computed ({why}); it is never given in data")
+            continue
+        if value is None:
+            if fdoc.get("required"):
+                ctx.error(fpath, f"'{key}' is required")
+            continue
+        target = ctx.target(entity, fdoc)
+        if ftype.name == "link" and target:
+            _check_link(ctx, fpath, target, value, titles)
+        elif ftype.name == "links" and target:
+            if not isinstance(value, list):
+                ctx.error(fpath, "expected a list of ids or titles")
+                continue
+            for index, item in enumerate(value):
+                _check_link(ctx, (*fpath, index), target, item, titles)
+        elif ftype.name == "lines" and target:
+            if not isinstance(value, list):
+                ctx.error(fpath, "expected a list of line items")
+                continue
+            for index, line in enumerate(value):
+                if not isinstance(line, Mapping):
+                    ctx.error((*fpath, index), "a line item is a mapping of its fields")
+                else:
+                    _check_record(ctx, (*fpath, index), target, line, titles)
+        else:
+            try:
+                ftype.from_json(value, FieldSpec(key, ftype.name, fdoc, entity))
+            except VALUE_ERRORS as exc:
+                ctx.error(fpath, str(exc))
+    for name, fdoc in fields.items():
+        if (
+            fdoc.get("required")
+            and name not in record
+            and not computed_why(fdoc)
+            and fdoc.get("default") is None
+        ):
+            ctx.error((*path, name), f"'{name}' is required")
+    body = mapping(ctx.entity(entity))
+    if isinstance(body.get("title"), str):
+        titles.add(entity, record.get(body["title"]))
+
+
+def _check_link(ctx: Context, path: KeyPath, target: str, value: Any, titles: _Titles) -> None:
+    """A link in data: a record id, or the title of a record given earlier in the data."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value < 1:
+            ctx.error(path, f"{value} is not a record id")
+        return
+    if not isinstance(value, str | float):
+        ctx.error(path, f"expected the id or the title of a {ctx.show(target)} record")
+        return
+    if target.partition(".")[0] != ctx.app:
+        return  # records of another app are looked up when the data is loaded
+    body = mapping(ctx.entity(target))
+    title = body.get("title")
+    title_field = mapping(ctx.fields(target).get(title)) if isinstance(title, str) else {}
+    if not title_field or computed_why(title_field):
+        return  # no title, or one only known once saved (an autonumber): nothing to compare
+    if not titles.has(target, str(value)):
+        ctx.error(
+            path,
+            f"'{value}' is not the {title} of a {ctx.show(target)} record given earlier in data",
+        )
