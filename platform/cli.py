@@ -29,9 +29,18 @@ def _print_errors(errors: Sequence[object]) -> None:
 
 
 def cmd_blueprint_validate(args: argparse.Namespace) -> int:
+    from appblocks.engine.loader import load_blueprint
     from appblocks.engine.validate import validate_path
 
-    loaded, errors = validate_path(args.path)
+    # Apps this one requires are looked up as sibling folders (blueprints/crm beside srm),
+    # so a blueprint that links into another app validates without a database.
+    installed: dict[str, dict[str, object]] = {}
+    first = load_blueprint(args.path)
+    for needed in (first.doc.get("requires") or {}) if isinstance(first.doc, dict) else {}:
+        sibling = Path(args.path).resolve().parent / str(needed)
+        if sibling.is_dir():
+            installed[str(needed)] = load_blueprint(sibling).doc
+    loaded, errors = validate_path(args.path, installed or None)
     if errors:
         _print_errors(errors)
         print(f"{len(errors)} error(s) in {args.path}", file=sys.stderr)
