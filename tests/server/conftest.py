@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 import time
+import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,7 +20,7 @@ import uvicorn
 
 from appblocks.engine.blueprints import install
 from appblocks.engine.db import create_engine
-from appblocks.engine.loader import load_blueprint_text
+from appblocks.engine.loader import load_blueprint, load_blueprint_text
 from appblocks.engine.users import create_user
 from appblocks.server.app import create_app
 from appblocks.server.runtime import Runtime
@@ -123,7 +126,19 @@ def live(db_url: str, tmp_path: Path) -> Iterator[Live]:
     with engine.begin() as conn:
         for name, (roles, attrs) in USERS.items():
             create_user(conn, name, password=PASSWORD, roles=roles, attributes=attrs)
-    settings = Settings(db_url=db_url, secret_key="test-secret-" + "x" * 32, max_body_bytes=64 * 1024)
+    try:
+        with serve(db_url, engine) as running:
+            yield running
+    finally:
+        engine.dispose()
+
+
+@contextmanager
+def serve(db_url: str, engine: sa.Engine) -> Iterator[Live]:
+    """A real server for `engine` on a free loopback port, stopped on exit."""
+    settings = Settings(
+        db_url=db_url, secret_key="test-secret-" + "x" * 32, max_body_bytes=64 * 1024
+    )
     runtime = Runtime(settings, engine)
     app = create_app(settings, runtime)
     port = free_port()
@@ -139,4 +154,66 @@ def live(db_url: str, tmp_path: Path) -> Iterator[Live]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+# --- the shipped blueprints (SRM and CRM with their demo data) and one user per role ---------
+
+BLUEPRINTS = Path(__file__).resolve().parents[2] / "blueprints"
+
+#: user -> (roles, attributes); sales reps carry the names that own the CRM demo records
+ROLE_USERS: dict[str, tuple[list[str], dict[str, str]]] = {
+    "admin1": (["admin"], {}),
+    "buyer1": (["buyer"], {}),
+    "manager1": (["purchasing_manager"], {}),
+    "quality1": (["quality_engineer"], {}),
+    "finance1": (["finance"], {}),
+    "jinggong": (["supplier_portal"], {"supplier": "苏州精工五金制品有限公司"}),
+    "huaxin": (["supplier_portal"], {"supplier": "深圳华芯电子科技有限公司"}),
+    "zhao.min": (["sales_rep"], {}),
+    "sun.hao": (["sales_rep"], {}),
+    "salesmgr1": (["sales_manager"], {}),
+    "marketing1": (["marketing"], {}),
+    "agent1": (["service_agent"], {}),
+    "haichuan": (["customer_portal"], {"customer": "青岛海川智能装备有限公司"}),
+    "nanfang": (["customer_portal"], {"customer": "广州南方汽车零部件股份有限公司"}),
+}
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def module_db_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """Like `db_url`, but shared by the tests of one module (installs and argon2 are slow)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'shipped.db'}"
+        return
+    pg_url = os.environ.get("APPBLOCKS_TEST_PG_URL")
+    if not pg_url:
+        pytest.skip("PostgreSQL tests need APPBLOCKS_TEST_PG_URL")
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(pg_url)
+    with admin.begin() as conn:
+        conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
+    url = sa.make_url(pg_url).update_query_dict({"options": f"-csearch_path={schema}"})
+    try:
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with admin.begin() as conn:
+            conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
+        admin.dispose()
+
+
+@pytest.fixture(scope="module")
+def shipped(module_db_url: str) -> Iterator[Live]:
+    """A server with the shipped CRM and SRM blueprints, their demo data and `ROLE_USERS`."""
+    engine = create_engine(module_db_url)
+    for app in ("crm", "srm"):
+        install(engine, load_blueprint(BLUEPRINTS / app), with_data=True)
+    with engine.begin() as conn:
+        for name, (roles, attrs) in ROLE_USERS.items():
+            create_user(conn, name, password=PASSWORD, roles=roles, attributes=attrs)
+    try:
+        with serve(module_db_url, engine) as running:
+            yield running
+    finally:
         engine.dispose()
