@@ -7,7 +7,7 @@ Every way a document reaches the database (CLI, REST upload, designer) goes thro
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,10 +16,17 @@ import sqlalchemy as sa
 import yaml
 
 from appblocks.engine import migrations
-from appblocks.engine.catalog import Catalog, installed_apps, read_documents, write_blueprint
-from appblocks.engine.catalog import join_documents
+from appblocks.engine.catalog import (
+    Catalog,
+    installed_apps,
+    join_documents,
+    read_documents,
+    write_blueprint,
+)
+from appblocks.engine.compute import build_store, recompute_entities
 from appblocks.engine.loader import BlueprintError, LoadedBlueprint
 from appblocks.engine.platform_db import upgrade as upgrade_platform
+from appblocks.engine.records import RecordStore
 from appblocks.engine.seed import load_seed_data
 from appblocks.engine.spec import MANIFEST_KEYS, SECTIONS
 from appblocks.engine.validate import validate_blueprint
@@ -44,6 +51,7 @@ class InstallResult:
     applied: bool
     records: dict[str, int] = field(default_factory=dict)
     backups: list[Path] = field(default_factory=list)
+    recomputed: dict[str, int] = field(default_factory=dict)  # records whose values changed
 
 
 _SEMVER = re.compile(r"^(\d+)\.(\d+)\.(\d+)(?:-([0-9A-Za-z.-]+))?(?:\+[0-9A-Za-z.-]+)?$")
@@ -136,8 +144,13 @@ def install(
     backup_dir: Path | None = None,
     dry_run: bool = False,
     actor: str | None = None,
+    store_factory: Callable[[Catalog], RecordStore] | None = None,
 ) -> InstallResult:
-    """Validate, plan and apply a blueprint in one transaction (or only plan, for a dry run)."""
+    """Validate, plan and apply a blueprint in one transaction (or only plan, for a dry run).
+
+    Stored formula, rollup and lookup values the change makes stale are recomputed in the same
+    transaction; seed data is saved through `store_factory(new catalog)` (default
+    `build_store`), which a caller may give automations to."""
     upgrade_platform(engine)
     # begin_migration: on SQLite, rebuilding a table must not cascade through foreign keys;
     # they are checked as a whole before COMMIT instead.
@@ -153,9 +166,14 @@ def install(
             plan, connection, allow_data_loss=allow_data_loss, backup_dir=backup_dir
         )
         result.backups = list(report.backups)
+        store = (store_factory or build_store)(new)
+        if report.recompute:
+            result.recomputed = recompute_entities(connection, store, report.recompute)
         write_blueprint(connection, {k: v for k, v in blueprint.items() if k != "data"})
         if with_data and blueprint.get("data"):
-            result.records = load_seed_data(connection, new, app, blueprint["data"], actor=actor)
+            result.records = load_seed_data(
+                connection, new, app, blueprint["data"], actor=actor, store=store
+            )
         result.applied = True
         return result
 

@@ -6,13 +6,14 @@ import csv
 import io
 import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
 import sqlalchemy as sa
 
 from appblocks.engine.catalog import Catalog
+from appblocks.engine.compute import build_store
 from appblocks.engine.fieldtypes import FieldValueError
 from appblocks.engine.records import RecordErrors, RecordStore
 from appblocks.engine.references import TitleResolver, UnknownReference
@@ -169,8 +170,10 @@ def import_rows(
     *,
     actor: str | None = None,
     progress: bool = False,
+    store: RecordStore | None = None,
 ) -> int:
-    """Import rows (header first) in the caller's transaction; raises ImportFailed."""
+    """Import rows (header first) in the caller's transaction; raises ImportFailed. `store`
+    saves them (default: one that computes fields and checks rules, `build_store`)."""
     entity = catalog.entity(entity_name)
     iterator = iter(rows)
     header = next(iterator, None)
@@ -179,7 +182,8 @@ def import_rows(
     fields, problems = header_map(entity, header)
     if problems:
         raise ImportFailed(problems)
-    store = RecordStore(catalog)
+    if store is None:
+        store = build_store(catalog)
     resolver = TitleResolver(connection, catalog)
     meter = _Progress(progress)
     chunk: list[dict[str, Any]] = []
@@ -227,8 +231,10 @@ def import_file(
     *,
     actor: str | None = None,
     progress: bool = False,
+    store_factory: Callable[[Catalog], RecordStore] | None = None,
 ) -> int:
-    """Import a CSV or XLSX file into an entity, all rows or none."""
+    """Import a CSV or XLSX file into an entity, all rows or none; `store_factory` makes the
+    record store for the installed catalog (default `build_store`)."""
     if not path.exists():
         raise ImportFailed([f"{path}: no such file"])
     with engine.begin() as connection:
@@ -236,8 +242,15 @@ def import_file(
         if entity not in catalog.specs.entities:
             raise ImportFailed([f"{entity}: no such entity (use app.entity)"])
         try:
+            store = (store_factory or build_store)(catalog)
             return import_rows(
-                connection, catalog, entity, read_rows(path), actor=actor, progress=progress
+                connection,
+                catalog,
+                entity,
+                read_rows(path),
+                actor=actor,
+                progress=progress,
+                store=store,
             )
         except (UnicodeDecodeError, csv.Error) as exc:
             raise ImportFailed([f"{path.name}: cannot be read as CSV ({exc})"]) from None

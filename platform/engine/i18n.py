@@ -25,8 +25,8 @@ ZH_CN: dict[str, str] = {
     "unique": "已有记录使用了这个值",
     "foreign_line": "明细行 {id} 不属于这条记录",
     "not_a_record": "应为字段值组成的对象",
-    "rule": "{message_zh}",
-    "rule_failed": "{message_zh}(规则无法校验:{detail})",
+    "rule": "{message}",
+    "rule_failed": "{message}(规则无法校验:{detail})",
     "not_found": "{entity} {id} 不存在",
     "version_conflict": "{entity} {id} 已被他人修改(当前版本 {current}),请刷新后重试",
     "missing_version": "请提供要修改的 {entity} {id} 的版本号(_version)",
@@ -96,6 +96,10 @@ def translate(key: str, params: Mapping[str, Any], locale: str, *, plain: bool =
     if plain:
         return ZH_CN_PLAIN.get(key, key) if locale == "zh-CN" else key
     template = (ZH_CN if locale == "zh-CN" else MESSAGES).get(key) or MESSAGES.get(key, key)
+    # A blueprint's own message (a business rule's) comes in both locales: pick the caller's.
+    own = params.get("message_zh" if locale == "zh-CN" else "message_en")
+    if own is not None:
+        params = {**params, "message": own}
     try:
         return template.format(**params)
     except (KeyError, IndexError, ValueError):

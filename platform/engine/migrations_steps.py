@@ -163,7 +163,7 @@ class Plan:
         if self.recompute:
             lines.append(
                 f"Formulas changed in {', '.join(sorted(self.recompute))}: "
-                "stored values are not recomputed by this plan."
+                "stored values are recomputed when the plan is applied."
             )
         return "\n".join(lines)
 

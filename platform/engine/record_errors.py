@@ -25,9 +25,10 @@ MESSAGES: dict[str, str] = {
     "foreign_line": "line {id} does not belong to this record",
     "bad_line_id": "a line's id must be a whole number",
     "not_a_record": "expected an object of field values",
-    # business rules: the blueprint's own message, in both locales (see rules.py)
-    "rule": "{message_en}",
-    "rule_failed": "{message_en} (the rule could not be checked: {detail})",
+    # business rules: the blueprint's own message; params carry it in both locales as
+    # message_en and message_zh, and i18n.translate picks the caller's (see rules.py)
+    "rule": "{message}",
+    "rule_failed": "{message} (the rule could not be checked: {detail})",
     # record errors
     "not_found": "{entity} {id} does not exist",
     "unknown_entity": "there is no entity {entity}",

@@ -16,8 +16,15 @@ import sqlalchemy as sa
 from appblocks.engine.catalog import Catalog
 from appblocks.engine.fieldtypes import FieldValueError
 from appblocks.engine.record_errors import NotFound
+from appblocks.engine.rules import Rule, compile_rules
 from appblocks.engine.spec import EntitySpec, FieldSpec
 from appblocks.engine.tables import on_delete
+
+#: The bound parameter of `EntityPlan.by_id` and `id_by_id`: statements built once and reused,
+#: so that SQLAlchemy finds them in its compiled cache without walking them again.
+RECORD_ID = "_record_id"
+#: The bound (expanding) list of `EntityPlan.ids_in`.
+RECORD_IDS = "_record_ids"
 
 # Read-only system keys a client may send back unchanged (a record read, edited, written).
 IGNORED_INPUT = frozenset({"_version", "_created_at", "_updated_at", "_created_by", "_updated_by"})
@@ -49,8 +56,12 @@ class EntityPlan:
     out_keys: tuple[str, ...]  # column keys of a record, in output order
     write_keys: tuple[str, ...]  # every column an INSERT sets (uniform executemany rows)
     select: sa.Select[Any]
+    by_id: sa.Select[Any]  # `select` of one record: bind RECORD_ID
+    id_by_id: sa.Select[Any]  # only the id of one record (does it exist?): bind RECORD_ID
+    ids_in: sa.Select[Any]  # the ids among a list (which exist?): bind RECORD_IDS, a list
     insert: sa.Insert
     insert_returning: sa.Insert
+    rules: tuple[Rule, ...] = ()  # the entity's business rules, compiled once
 
     @property
     def name(self) -> str:
@@ -114,6 +125,7 @@ def build_plan(catalog: Catalog, entity: str) -> EntityPlan:
         if f.type == "links" and f.target == entity
     )
     links = tuple(f for f in fields if f.type == "links")
+    select = sa.select(*(table.c[k] for k in out_keys))
     return EntityPlan(
         spec=spec,
         table=table,
@@ -141,9 +153,15 @@ def build_plan(catalog: Catalog, entity: str) -> EntityPlan:
         link_tables={f.name: catalog.link_table(entity, f.name) for f in links},
         out_keys=out_keys,
         write_keys=write_keys,
-        select=sa.select(*(table.c[k] for k in out_keys)),
+        select=select,
+        by_id=select.where(table.c.id == sa.bindparam(RECORD_ID)),
+        id_by_id=sa.select(table.c.id).where(table.c.id == sa.bindparam(RECORD_ID)),
+        ids_in=sa.select(table.c.id).where(
+            table.c.id.in_(sa.bindparam(RECORD_IDS, expanding=True))
+        ),
         insert=table.insert(),
         insert_returning=table.insert().returning(table.c.id, sort_by_parameter_order=True),
+        rules=compile_rules(spec.doc.get("rules")),
     )
 
 

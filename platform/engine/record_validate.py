@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from appblocks.engine.fieldtypes import FieldValueError
 from appblocks.engine.query import system_fields
 from appblocks.engine.record_errors import FieldError
-from appblocks.engine.record_plan import IGNORED_INPUT, EntityPlan, Plans
+from appblocks.engine.record_plan import IGNORED_INPUT, RECORD_IDS, EntityPlan, Plans
 from appblocks.engine.record_read import Record, chunks
 
 
@@ -234,11 +234,10 @@ class Validator:
             by_target.setdefault(target, set()).add(ref_id)
         missing: set[tuple[str, int]] = set()
         for target, ids in by_target.items():
-            table = self.plans[target].table
+            query = self.plans[target].ids_in
             found: set[int] = set()
             for part in chunks(sorted(ids)):
-                query = sa.select(table.c.id).where(table.c.id.in_(part))
-                found.update(conn.execute(query).scalars())
+                found.update(conn.execute(query, {RECORD_IDS: list(part)}).scalars())
             missing.update((target, i) for i in ids - found)
         for target, ref_id, index, path in out.refs:
             if (target, ref_id) in missing:

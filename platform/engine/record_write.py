@@ -8,6 +8,7 @@ knows nothing about audit or events; the store does those around it.
 from __future__ import annotations
 
 import datetime as dt
+import inspect
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -24,18 +25,32 @@ from appblocks.engine.spec import EntitySpec
 #: The compute hook: (connection, entity, the record's values after the change, the record
 #: before it or None) -> values of computed columns (formula, rollup, lookup; `_state` on
 #: create). Called children first, so a parent's rollup sees its lines' computed values.
+#: A hook that also takes a keyword `user` is given the acting user (a sandbox UserContext).
 Computer = Callable[
     [sa.Connection, EntitySpec, dict[str, Any], dict[str, Any] | None], Mapping[str, Any]
 ]
 
 
-def _view(item: Prepared) -> dict[str, Any]:
+def values_after(item: Prepared) -> dict[str, Any]:
+    """A prepared record's values after the change: the old record, then the input over it."""
     values = dict(item.old or {})
     values.update(item.columns)
     values.update(item.links)
     for name, children in item.lines.items():
-        values[name] = [_view(c) for c in children]
+        values[name] = [values_after(c) for c in children]
     return values
+
+
+_view = values_after
+
+
+def takes_user(hook: Callable[..., Any]) -> bool:
+    """Whether a compute hook accepts the acting user (`user=`)."""
+    try:
+        params = inspect.signature(hook).parameters
+    except (TypeError, ValueError):
+        return False
+    return "user" in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
 
 
 def _insert_ids(conn: sa.Connection, plan: EntityPlan, rows: list[Record]) -> Sequence[int]:
@@ -71,17 +86,30 @@ class Writer:
         self.plans = plans
         self.computer = computer
 
+    @property
+    def computer(self) -> Computer | None:
+        return self._computer
+
+    @computer.setter
+    def computer(self, computer: Computer | None) -> None:
+        self._computer = computer
+        self._with_user = computer is not None and takes_user(computer)
+
     # --- computed values -----------------------------------------------------------------------
 
-    def compute(self, conn: sa.Connection, item: Prepared) -> None:
+    def compute(self, conn: sa.Connection, item: Prepared, user: Any = None) -> None:
         """Run the compute hook over a prepared tree (children first), filling computed columns."""
         if self.computer is None:
             return
         for children in item.lines.values():
             for child in children:
-                self.compute(conn, child)
+                self.compute(conn, child, user)
         plan = item.plan
-        result = self.computer(conn, plan.spec, _view(item), item.old)
+        if self._with_user:
+            hook: Any = self.computer
+            result = hook(conn, plan.spec, _view(item), item.old, user=user)
+        else:
+            result = self.computer(conn, plan.spec, _view(item), item.old)
         for key, value in result.items():
             allowed = key in plan.computed_columns or (
                 key == "_state" and plan.spec.has_state and item.old is None

@@ -11,6 +11,7 @@ the version check, the audit row and the event. Every method takes the caller's 
 from __future__ import annotations
 
 import builtins
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -37,7 +38,7 @@ from appblocks.engine.events import (
 )
 from appblocks.engine.models import utcnow
 from appblocks.engine.paging import count_rows, decode_cursor, encode_cursor
-from appblocks.engine.query import compile_filter, compile_search, compile_sort
+from appblocks.engine.query import Sort, compile_filter, compile_search, compile_sort
 from appblocks.engine.record_delete import Deleter
 from appblocks.engine.record_errors import (
     FieldError,
@@ -49,7 +50,7 @@ from appblocks.engine.record_errors import (
     Restricted,
     VersionConflict,
 )
-from appblocks.engine.record_plan import EntityPlan, Plans
+from appblocks.engine.record_plan import RECORD_ID, EntityPlan, Plans
 from appblocks.engine.record_read import Reader, Record
 from appblocks.engine.record_unique import guarded_write
 from appblocks.engine.record_validate import Collected, Prepared, Validator
@@ -75,6 +76,8 @@ __all__ = [
 Scope = ColumnElement[bool] | None
 
 MAX_LIMIT = 10_000  # the REST layer caps its pages lower; exports read big pages
+SCOPED_STATEMENTS = 512  # statements with a record rule's predicate kept for reuse
+LIST_QUERIES = 512  # compiled list queries kept for reuse (by filter, search, sort, rule)
 
 
 @dataclass(frozen=True)
@@ -94,6 +97,28 @@ def _user(user: UserContext | None, actor: str | None) -> UserContext | None:
 
 
 MAX_ID = 2**63 - 1  # BIGINT: a larger id cannot exist, and the driver would refuse to bind it
+
+
+def _order_by(order: Sort, dialect: str) -> builtins.list[ColumnElement[Any]]:
+    """`order.order_by()` (NULLs last both ways), written so that an index can serve it.
+
+    SQLite sorts NULL first ascending and last descending, PostgreSQL the other way round, so
+    only one direction needs the CASE that puts NULLs last; elsewhere it only kept an index
+    from serving the ORDER BY (a sort of every matching row per page instead of a walk)."""
+    if dialect not in ("sqlite", "postgresql"):
+        return order.order_by()
+    nulls_first_ascending = dialect == "sqlite"
+    out: builtins.list[ColumnElement[Any]] = []
+    for key in order.keys:
+        column = key.column
+        if not key.nullable or key.descending == nulls_first_ascending:
+            out.append(column.desc() if key.descending else column.asc())
+        elif key.descending:  # PostgreSQL
+            out.append(column.desc().nulls_last())
+        else:  # SQLite: as Sort.order_by() has it
+            out.append(sa.case((column.is_(None), 1), else_=0).asc())
+            out.append(column.asc())
+    return out
 
 
 def _record_id(entity: str, value: Any) -> int:
@@ -120,6 +145,13 @@ class RecordStore:
         self.validator = Validator(self.plans)
         self.writer = Writer(self.plans, computer)
         self.deleter = Deleter(self.plans, self.reader)
+        self._scoped_statements: dict[
+            tuple[int, int], tuple[sa.Select[Any], ColumnElement[bool], sa.Select[Any]]
+        ] = {}
+        self._list_queries: dict[
+            tuple[Any, ...],
+            tuple[Scope, tuple[ColumnElement[bool], Sort, sa.Select[Any]]],
+        ] = {}
 
     @property
     def catalog(self) -> Catalog:
@@ -135,15 +167,37 @@ class RecordStore:
         self, conn: sa.Connection, plan: EntityPlan, id: Any, *, lock: bool, scope: Scope
     ) -> Record:
         record_id = _record_id(plan.name, id)
-        query = plan.select.where(plan.table.c.id == record_id)
-        if scope is not None:
-            query = query.where(scope)
+        query = plan.by_id if scope is None else self._scoped(plan.by_id, scope)
         if lock:  # PostgreSQL: hold the row until commit (SQLite locks the whole database)
             query = query.with_for_update()
-        row = conn.execute(query).first()
+        row = conn.execute(query, {RECORD_ID: record_id}).first()
         if row is None:
             raise NotFound(plan.name, record_id)
         return dict(zip(plan.out_keys, row, strict=True))
+
+    def _scoped(self, base: sa.Select[Any], scope: ColumnElement[bool]) -> sa.Select[Any]:
+        """`base.where(scope)`, built once per statement and rule predicate: the server keeps
+        a caller's predicate for a while, and a statement reused skips SQLAlchemy's walk."""
+        key = (id(base), id(scope))
+        hit = self._scoped_statements.get(key)
+        # The entry holds base and scope, so neither id can be reused while it is cached.
+        if hit is not None and hit[0] is base and hit[1] is scope:
+            return hit[2]
+        query = base.where(scope)
+        if len(self._scoped_statements) >= SCOPED_STATEMENTS:
+            self._scoped_statements.clear()
+        self._scoped_statements[key] = (base, scope, query)
+        return query
+
+    def check_exists(
+        self, conn: sa.Connection, entity: str, id: int, *, scope: Scope = None
+    ) -> None:
+        """NotFound unless the record exists (within `scope`); reads nothing else."""
+        plan = self.plans[entity]
+        record_id = _record_id(plan.name, id)
+        query = plan.id_by_id if scope is None else self._scoped(plan.id_by_id, scope)
+        if conn.execute(query, {RECORD_ID: record_id}).first() is None:
+            raise NotFound(plan.name, record_id)
 
     def get(
         self,
@@ -181,17 +235,10 @@ class RecordStore:
         if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
             raise QueryError("query_bad_limit", max=MAX_LIMIT)
         self.reader.check_expand(plan, expand)
-        where = compile_filter(self.catalog, entity, filter)
-        search = compile_search(self.catalog, entity, q)
-        if search is not None:
-            where = sa.and_(where, search)
-        if scope is not None:
-            where = sa.and_(scope, where)
-        order = compile_sort(self.catalog, entity, sort)
-        query = plan.select.where(where)
+        where, order, query = self._list_query(conn, plan, filter, q, sort, limit, scope)
         if cursor:
             query = query.where(order.after(decode_cursor(order, cursor)))
-        rows = conn.execute(query.order_by(*order.order_by()).limit(limit + 1)).all()
+        rows = conn.execute(query).all()
         items = self.reader.records(plan, rows[:limit])
         next_cursor = None
         if len(rows) > limit:
@@ -199,6 +246,46 @@ class RecordStore:
         total, estimate = count_rows(conn, plan.table, where) if count else (None, False)
         self.reader.attach(conn, plan, items, lines=False, expand=expand)
         return Page(items, next_cursor, total, estimate)
+
+    def _list_query(
+        self,
+        conn: sa.Connection,
+        plan: EntityPlan,
+        filter: Mapping[str, Any] | None,
+        q: str | None,
+        sort: str | None,
+        limit: int,
+        scope: Scope,
+    ) -> tuple[ColumnElement[bool], Sort, sa.Select[Any]]:
+        """The WHERE, the sort and the page query (limit + 1 rows) of a list, kept for reuse
+        when the filter is plain JSON (as from the API): the same list asked again (a view
+        polled, the next page) then skips compiling and SQLAlchemy's statement walk."""
+        try:
+            text = json.dumps(filter, allow_nan=False) if filter is not None else None
+        except (TypeError, ValueError):
+            text = None  # Python values (a date object...): compile, do not keep
+        key = None
+        if text is not None or filter is None:
+            # The plan (hashed by identity) changes with the catalog version.
+            key = (plan, text, q, sort, limit, conn.dialect.name, id(scope))
+            hit = self._list_queries.get(key)
+            # The entry holds the rule predicate, so its id cannot be reused while cached.
+            if hit is not None and hit[0] is scope:
+                return hit[1]
+        where = compile_filter(self.catalog, plan.name, filter)
+        search = compile_search(self.catalog, plan.name, q)
+        if search is not None:
+            where = sa.and_(where, search)
+        if scope is not None:
+            where = sa.and_(scope, where)
+        order = compile_sort(self.catalog, plan.name, sort)
+        ordered = plan.select.where(where).order_by(*_order_by(order, conn.dialect.name))
+        built = (where, order, ordered.limit(limit + 1))
+        if key is not None:
+            if len(self._list_queries) >= LIST_QUERIES:
+                self._list_queries.clear()
+            self._list_queries[key] = (scope, built)
+        return built
 
     def history(
         self, conn: sa.Connection, entity: str, id: int, limit: int = 100
@@ -230,7 +317,9 @@ class RecordStore:
             order = sorted(out.errors, key=lambda e: -1 if e.index is None else e.index)
             raise RecordErrors(order)
 
-    def _rules(self, item: Prepared, user: UserContext | None, errors: list[FieldError]) -> None:
+    def _rules(
+        self, item: Prepared, user: UserContext | None, errors: builtins.list[FieldError]
+    ) -> None:
         for children in item.lines.values():
             for child in children:
                 self._rules(child, user, errors)

@@ -8,6 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from appblocks.engine.catalog import Catalog
+from appblocks.engine.compute import build_store
 from appblocks.engine.records import RecordErrors, RecordStore
 from appblocks.engine.references import TitleResolver
 from appblocks.engine.spec import qualify
@@ -28,9 +29,12 @@ def load_seed_data(
     data: Mapping[str, Sequence[Mapping[str, Any]]],
     *,
     actor: str | None = None,
+    store: RecordStore | None = None,
 ) -> dict[str, int]:
-    """Create the seed records in order; links given by title. Counts by entity."""
-    store = RecordStore(catalog)
+    """Create the seed records in order; links given by title. Counts by entity. `store` is
+    the record store to save through (default: one that computes fields, `build_store`)."""
+    if store is None:
+        store = build_store(catalog)
     resolver = TitleResolver(connection, catalog)
     counts: dict[str, int] = {}
     problems: list[str] = []
