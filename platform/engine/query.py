@@ -9,7 +9,7 @@ related record never multiplies the rows of the list.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any
@@ -294,8 +294,11 @@ def compile_filter(
     return _FilterCompiler(catalog).node(catalog.entity(entity), catalog.table(entity), spec, 0)
 
 
-def compile_search(catalog: Catalog, entity: str, q: str | None) -> ColumnElement[bool] | None:
-    """Case-insensitive substring search over the entity's searchable text fields, or None."""
+def compile_search(
+    catalog: Catalog, entity: str, q: str | None, fields: Iterable[str] | None = None
+) -> ColumnElement[bool] | None:
+    """Case-insensitive substring search over the entity's searchable text fields (or only
+    `fields` of them: a caller must not find records by text it may not see), or None."""
     if q is None:
         return None
     if not isinstance(q, str):
@@ -309,7 +312,12 @@ def compile_search(catalog: Catalog, entity: str, q: str | None) -> ColumnElemen
         raise QueryError("query_bad_search_text")
     table = catalog.table(entity)
     pattern = f"%{_escape_like(text)}%"
-    columns = [table.c[f.name] for f in catalog.entity(entity).columns() if f.ftype.searchable]
+    allowed = None if fields is None else set(fields)
+    columns = [
+        table.c[f.name]
+        for f in catalog.entity(entity).columns()
+        if f.ftype.searchable and (allowed is None or f.name in allowed)
+    ]
     if not columns:
         return sa.false()
     return sa.or_(*(_ilike(c, pattern) for c in columns))

@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any
 
+import orjson
+import sqlalchemy as sa
 from fastapi import APIRouter, Body, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 
@@ -17,14 +19,29 @@ from appblocks.engine.access import Scope
 from appblocks.engine.audit import history
 from appblocks.engine.db import reading
 from appblocks.engine.record_errors import FieldError, NotFound, RecordErrors
+from appblocks.engine.query import compile_search
+from appblocks.engine.rules import user_context
 from appblocks.engine.users import Identity
 from appblocks.server.auth import IdentityDep, RuntimeDep
 from appblocks.server.problems import Problem
 from appblocks.server.runtime import Loaded
+from appblocks.server.visibility import Viewer
 
 router = APIRouter(prefix="/api/v1", tags=["records"])
 MAX_LIMIT = 200
 MAX_BATCH = 1000
+
+
+class FastJSONResponse(JSONResponse):
+    """A JSONResponse encoded by orjson (several times faster on record pages). Anything
+    orjson refuses (a key that is not a plain str, an integer past 64 bits) goes the
+    standard library's way, so clients read the same JSON either way."""
+
+    def render(self, content: Any) -> bytes:
+        try:
+            return orjson.dumps(content)
+        except TypeError:  # orjson.JSONEncodeError
+            return super().render(content)
 
 
 def _entity(loaded: Loaded, app: str, entity: str) -> str:
@@ -35,7 +52,7 @@ def _entity(loaded: Loaded, app: str, entity: str) -> str:
 
 
 def _scope(loaded: Loaded, identity: Identity, entity: str, action: str) -> Scope:
-    scope = loaded.policy.scope(identity, entity, action)
+    scope = loaded.scope(identity, entity, action)
     if scope is None:
         if action != "read" and loaded.policy.can(identity, entity, "read"):
             raise Problem(403, f"your roles may not {action} {entity}")
@@ -51,8 +68,32 @@ def _check_writable(scope: Scope, values: Any) -> None:
         raise RecordErrors([FieldError(k, "you may not change this field") for k in blocked])
 
 
+def record_json(
+    loaded: Loaded, identity: Identity, entity: str, record: dict[str, Any]
+) -> dict[str, Any]:
+    """A record as JSON, without what this identity may not see (lines and links too)."""
+    return Viewer(loaded, identity).strip(entity, loaded.store.to_json(entity, record))
+
+
 def _out(loaded: Loaded, scope: Scope, entity: str, record: dict[str, Any]) -> dict[str, Any]:
     return scope.visible(loaded.store.to_json(entity, record))
+
+
+def resolve_entity(loaded: Loaded, app: str, entity: str) -> str:
+    """`app.entity`, or a 404 problem when no such entity is installed."""
+    return _entity(loaded, app, entity)
+
+
+def _user(identity: Identity) -> Any:
+    return user_context(identity.name, identity.roles, identity.attributes)
+
+
+def _outside_rule(entity: str) -> Problem:
+    return Problem(
+        422,
+        f"the record would fall outside the {entity} records you may see",
+        errors=[{"field": "", "message": "not allowed by your record rule"}],
+    )
 
 
 def _expand(expand: str | None) -> list[str]:
@@ -80,11 +121,26 @@ def list_records(
     try:
         parsed = json.loads(filter) if filter else None
     except json.JSONDecodeError as exc:
-        raise Problem(422, f"filter is not JSON: {exc.msg}", errors=[{"field": "filter", "message": exc.msg}]) from None
+        raise Problem(
+            422, f"filter is not JSON: {exc.msg}", errors=[{"field": "filter", "message": exc.msg}]
+        ) from None
     if parsed is not None and not isinstance(parsed, dict):
-        raise Problem(422, "filter must be a JSON object", errors=[{"field": "filter", "message": "not an object"}])
-    if parsed and scope.hidden and any(k.split(".")[0] in scope.hidden for k in parsed):
-        raise Problem(422, "cannot filter on a hidden field")
+        raise Problem(
+            422,
+            "filter must be a JSON object",
+            errors=[{"field": "filter", "message": "not an object"}],
+        )
+    viewer = Viewer(loaded, identity)
+    viewer.check_filter(qualified, parsed)
+    viewer.check_sort(qualified, sort)
+    predicate = scope.predicate
+    if q and scope.hidden:
+        # Search only the text this caller can see: hidden notes must not be searchable.
+        search = compile_search(loaded.catalog, qualified, q, viewer.search_columns(qualified))
+        if search is not None:
+            predicate = search if predicate is None else sa.and_(predicate, search)
+        q = None
+    expands = _expand(expand)
     with reading(runtime.engine) as conn:
         page = loaded.store.list(
             conn,
@@ -95,18 +151,20 @@ def list_records(
             cursor=cursor,
             q=q,
             count=count,
-            expand=_expand(expand),
-            scope=scope.predicate,
+            expand=expands,
+            scope=predicate,
         )
+        items = [loaded.store.to_json(qualified, r) for r in page.items]
+        viewer.restrict_expanded(conn, qualified, items, expands)
     body: dict[str, Any] = {
-        "items": [_out(loaded, scope, qualified, r) for r in page.items],
+        "items": [viewer.strip(qualified, r) for r in items],
         "next_cursor": page.next_cursor,
     }
     if count:
         body["total"] = page.total
         if page.total_is_estimate:
             body["total_is_estimate"] = True
-    return JSONResponse(body)
+    return FastJSONResponse(body)
 
 
 @router.post("/{app}/{entity}", include_in_schema=False, status_code=201)
@@ -125,12 +183,17 @@ def create_record(
     for owner in scope.owner_fields:
         values[owner] = identity.name
     with runtime.engine.begin() as conn:
-        record = loaded.store.create(conn, qualified, values, actor=identity.name)
-        read = loaded.policy.scope(identity, qualified, "read") or scope
+        record = loaded.store.create(
+            conn, qualified, values, actor=identity.name, user=_user(identity)
+        )
+        read = loaded.scope(identity, qualified, "read") or scope
         if read.predicate is not None:
             # A portal user may only create what their own rule lets them see.
-            loaded.store.get(conn, qualified, record["id"], scope=read.predicate)
-    return JSONResponse(_out(loaded, read, qualified, record), status_code=201)
+            try:
+                loaded.store.check_exists(conn, qualified, record["id"], scope=read.predicate)
+            except NotFound:
+                raise _outside_rule(qualified) from None
+    return FastJSONResponse(record_json(loaded, identity, qualified, record), status_code=201)
 
 
 @router.post("/{app}/{entity}/batch", include_in_schema=False, status_code=201)
@@ -159,8 +222,18 @@ def create_batch(
     if errors:
         raise RecordErrors(errors)
     with runtime.engine.begin() as conn:
-        ids = loaded.store.create_many(conn, qualified, rows, actor=identity.name)
-    return JSONResponse({"ids": ids, "count": len(ids)}, status_code=201)
+        ids = loaded.store.create_many(
+            conn, qualified, rows, actor=identity.name, user=_user(identity)
+        )
+        read = loaded.scope(identity, qualified, "read")
+        if read is not None and read.predicate is not None:
+            table = loaded.catalog.table(qualified)
+            seen = conn.execute(
+                sa.select(sa.func.count()).where(table.c.id.in_(ids), read.predicate)
+            ).scalar_one()
+            if seen != len(ids):
+                raise _outside_rule(qualified)  # rolls the whole batch back
+    return FastJSONResponse({"ids": ids, "count": len(ids)}, status_code=201)
 
 
 @router.get("/{app}/{entity}/{record_id}", include_in_schema=False)
@@ -176,11 +249,18 @@ def get_record(
     loaded = runtime.current()
     qualified = _entity(loaded, app, entity)
     scope = _scope(loaded, identity, qualified, "read")
+    expands = _expand(expand)
+    viewer = Viewer(loaded, identity)
     with reading(runtime.engine) as conn:
-        record = loaded.store.get(
-            conn, qualified, record_id, expand=_expand(expand), scope=scope.predicate
-        )
-    return JSONResponse(_out(loaded, scope, qualified, record))
+        record = loaded.store.get(conn, qualified, record_id, expand=expands, scope=scope.predicate)
+        out = loaded.store.to_json(qualified, record)
+        viewer.restrict_expanded(conn, qualified, [out], expands)
+    return FastJSONResponse(viewer.strip(qualified, out))
+
+
+def version_from(if_match: str | None, values: dict[str, Any]) -> int | None:
+    """The version a write says it read: If-Match, else `_version` in the body."""
+    return _version(if_match, values)
 
 
 def _version(if_match: str | None, values: dict[str, Any]) -> int | None:
@@ -192,7 +272,11 @@ def _version(if_match: str | None, values: dict[str, Any]) -> int | None:
     try:
         return int(raw)
     except (TypeError, ValueError):
-        raise Problem(422, "the version must be a whole number", errors=[{"field": "_version", "message": "not a number"}]) from None
+        raise Problem(
+            422,
+            "the version must be a whole number",
+            errors=[{"field": "_version", "message": "not a number"}],
+        ) from None
 
 
 @router.patch("/{app}/{entity}/{record_id}", include_in_schema=False)
@@ -215,11 +299,23 @@ def update_record(
     _check_writable(scope, values)
     with runtime.engine.begin() as conn:
         record = loaded.store.update(
-            conn, qualified, record_id, values, version=version, actor=identity.name,
+            conn,
+            qualified,
+            record_id,
+            values,
+            version=version,
+            actor=identity.name,
             scope=scope.predicate,
+            user=_user(identity),
         )
-    read = loaded.policy.scope(identity, qualified, "read") or scope
-    return JSONResponse(_out(loaded, read, qualified, record))
+        read = loaded.scope(identity, qualified, "read")
+        if read is not None and read.predicate is not None:
+            # The change must not move the record out of the caller's own rule.
+            try:
+                loaded.store.check_exists(conn, qualified, record["id"], scope=read.predicate)
+            except NotFound:
+                raise _outside_rule(qualified) from None
+    return FastJSONResponse(record_json(loaded, identity, qualified, record))
 
 
 @router.delete("/{app}/{entity}/{record_id}", include_in_schema=False, status_code=204)
@@ -262,9 +358,5 @@ def record_history(
         except NotFound:
             raise
         items = history(conn, qualified, record_id)
-    if scope.hidden:
-        for item in items:
-            for key in ("before", "after"):
-                if isinstance(item.get(key), dict):
-                    item[key] = {k: v for k, v in item[key].items() if k not in scope.hidden}
+    Viewer(loaded, identity).strip_history(qualified, items)
     return JSONResponse({"items": json.loads(json.dumps(items, default=str))})
