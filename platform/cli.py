@@ -257,9 +257,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
+    from appblocks.workflows.assembly import LogicCache, job_handlers
     from appblocks.workflows.worker import main_loop
 
-    main_loop(_engine(args))
+    engine = _engine(args)
+    main_loop(engine, job_handlers(LogicCache(), engine))
     return 0
 
 

@@ -8,7 +8,7 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from fastapi.staticfiles import StaticFiles
 
-from appblocks.server import api_apps, api_records, auth, pages
+from appblocks.server import api_apps, api_records, api_workflows, auth, pages
 from appblocks.server.limits import BodyLimit, BodyTooLarge
 from appblocks.server.openapi import install_openapi
 from appblocks.server.problems import install_handlers, problem_response
@@ -30,6 +30,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.runtime = runtime or Runtime(settings)
     install_handlers(app)
+    api_workflows.install_workflow_errors(app)
 
     async def too_large(request: Request, exc: Exception) -> JSONResponse:
         return problem_response(
@@ -40,6 +41,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     app.include_router(auth.router)
     app.include_router(api_apps.router)
     app.include_router(pages.router)
+    app.include_router(api_workflows.router)
     app.include_router(api_records.router)
     app.mount("/static", StaticFiles(packages=[("appblocks.ui", "static")]), name="static")
     install_openapi(app)

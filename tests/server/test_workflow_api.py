@@ -1,0 +1,144 @@
+"""Transitions, computed fields, rules and the approval inbox through the REST API."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+import sqlalchemy as sa
+
+from appblocks.engine.blueprints import install
+from appblocks.engine.db import create_engine
+from appblocks.engine.loader import load_blueprint_text
+from appblocks.engine.users import create_user
+from tests.server.conftest import PASSWORD, Live, serve
+
+BUY = """
+blueprint: buy
+version: 1.0.0
+entities:
+  vendor:
+    title: name
+    fields:
+      name: {type: text, required: true}
+  po:
+    title: number
+    fields:
+      number: {type: autonumber, format: "PO-{seq:04}"}
+      vendor: {type: link, to: vendor, required: true}
+      lines: {type: lines, to: po_line}
+      total: {type: money, rollup: {over: lines, agg: sum, field: amount}}
+      approved_at: {type: datetime}
+      urgent: {type: boolean}
+      due: {type: date}
+    rules:
+      - when: "urgent and not due"
+        field: due
+        error: {en: An urgent order needs a due date, zh-CN: 紧急订单必须填写交期}
+  po_line:
+    fields:
+      quantity: {type: decimal, min: 0}
+      unit_price: {type: money}
+      amount: {type: money, formula: "(quantity or 0) * (unit_price or 0)"}
+workflows:
+  approval:
+    entity: po
+    initial: draft
+    states: [draft, pending, approved]
+    transitions:
+      submit: {from: draft, to: pending, roles: [buyer]}
+    approvals:
+      pending:
+        approve_to: approved
+        reject_to: draft
+        levels:
+          - {name: manager, approvers: [{role: manager}], when: "total < 100000"}
+          - {name: board, approvers: [{role: manager}, {role: cfo}], mode: all, when: "total >= 100000"}
+    on_enter:
+      approved: [{set: {approved_at: "now()"}}]
+roles:
+  buyer: {permissions: {vendor: [read, create], po: [read, create, update, submit], po_line: [read, create, update]}}
+  manager: {permissions: {vendor: [read], po: [read]}}
+  cfo: {permissions: {vendor: [read], po: [read]}}
+data:
+  vendor: [{name: Acme}]
+"""
+
+
+@pytest.fixture
+def buy(db_url: str) -> Iterator[Live]:
+    engine = create_engine(db_url)
+    install(engine, load_blueprint_text(BUY, "buy.yaml"), with_data=True)
+    with engine.begin() as conn:
+        for name, roles in {"b1": ["buyer"], "m1": ["manager"], "c1": ["cfo"]}.items():
+            create_user(conn, name, password=PASSWORD, roles=roles)
+    try:
+        with serve(db_url, engine) as running:
+            yield running
+    finally:
+        engine.dispose()
+
+
+def _po(c: httpx.Client, price: float) -> dict:
+    body = {"vendor": 1, "lines": [{"quantity": 10, "unit_price": price}]}
+    r = c.post("/api/v1/buy/po", json=body)
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def test_computed_fields_and_initial_state_on_create(buy: Live) -> None:
+    with buy.client("b1") as c:
+        po = _po(c, 12.5)
+    assert po["lines"][0]["amount"] == 125.0 and po["total"] == 125.0
+    assert po["_state"] == "draft" and po["number"] == "PO-0001"
+
+
+def test_rule_message_in_the_callers_language(buy: Live) -> None:
+    with buy.client("b1") as c:
+        en = c.post("/api/v1/buy/po", json={"vendor": 1, "urgent": True})
+        zh = c.post("/api/v1/buy/po", json={"vendor": 1, "urgent": True}, headers={"Accept-Language": "zh-CN"})
+    assert en.status_code == 422
+    assert {"field": "due", "message": "An urgent order needs a due date"} in en.json()["errors"]
+    assert any(e["message"] == "紧急订单必须填写交期" for e in zh.json()["errors"])
+
+
+def test_transition_roles_state_and_inbox_approval(buy: Live) -> None:
+    with buy.client("b1") as c:
+        po = _po(c, 100)
+        url = f"/api/v1/buy/po/{po['id']}"
+        options = c.get(f"{url}/transitions").json()
+        assert options["state"] == "draft" and options["items"][0]["name"] == "submit"
+        assert c.post(f"{url}/transitions/submit", json={"comment": "please"}).json()["_state"] == "pending"
+        again = c.post(f"{url}/transitions/submit")
+        assert again.status_code == 409  # no longer in draft
+    with buy.client("m1") as c:
+        assert c.post(f"{url}/transitions/submit").status_code == 403  # not a buyer
+        tasks = c.get("/api/v1/tasks").json()["items"]
+        assert [t["record_id"] for t in tasks] == [po["id"]]
+        decided = c.post(f"/api/v1/tasks/{tasks[0]['id']}/approve", json={"comment": "ok"})
+        assert decided.status_code == 200, decided.text
+        record = c.get(url).json()
+        assert record["_state"] == "approved" and record["approved_at"]
+        history = c.get(f"{url}/history").json()["items"]
+        assert any(h.get("comment") == "ok" for h in history)
+    with buy.client("c1") as c:
+        assert c.get("/api/v1/tasks").json()["items"] == []
+
+
+def test_big_order_needs_the_cfo_too_and_rejection_needs_a_comment(buy: Live) -> None:
+    with buy.client("b1") as c:
+        po = _po(c, 20000)  # 200,000
+        c.post(f"/api/v1/buy/po/{po['id']}/transitions/submit")
+    with buy.client("m1") as c:
+        task = c.get("/api/v1/tasks").json()["items"][0]
+        assert c.post(f"/api/v1/tasks/{task['id']}/approve").status_code == 200
+        assert c.get(f"/api/v1/buy/po/{po['id']}").json()["_state"] == "pending"
+    with buy.client("c1") as c:
+        task = c.get("/api/v1/tasks").json()["items"][0]
+        assert c.post(f"/api/v1/tasks/{task['id']}/reject").status_code == 422
+        r = c.post(f"/api/v1/tasks/{task['id']}/reject", json={"comment": "over budget"})
+        assert r.status_code == 200
+        assert c.get(f"/api/v1/buy/po/{po['id']}").json()["_state"] == "draft"
+    with buy.engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM ab_task WHERE status = 'open'")).scalar() == 0
