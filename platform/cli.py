@@ -57,6 +57,7 @@ def _install(args: argparse.Namespace, *, dry_run: bool) -> int:
     from appblocks.engine.loader import load_blueprint
     from appblocks.engine.migrations import MigrationRefused
     from appblocks.engine.seed import SeedDataError
+    from appblocks.workflows.assembly import store_factory
 
     loaded = load_blueprint(args.path)
     engine = _engine(args)
@@ -67,12 +68,15 @@ def _install(args: argparse.Namespace, *, dry_run: bool) -> int:
                 print(f"{app} is already installed; nothing to do (--if-new)")
                 return 0
     try:
+        # Seed records get computed fields, rules and initial states, but no automations:
+        # installing demo data must not send mail or call webhooks.
         result = install(
             engine,
             loaded,
             with_data=getattr(args, "with_data", False),
             allow_data_loss=getattr(args, "allow_data_loss", False),
             dry_run=dry_run,
+            store_factory=store_factory(automations=False),
         )
     except BlueprintRefused as exc:
         _print_errors(exc.errors)
@@ -143,9 +147,17 @@ def cmd_blueprint_list(args: argparse.Namespace) -> int:
 def cmd_data_import(args: argparse.Namespace) -> int:
     from appblocks.engine.dataio import ImportFailed, import_file
 
+    from appblocks.workflows.assembly import store_factory
+
     engine = _engine(args)
     try:
-        count = import_file(engine, args.entity, Path(args.file), progress=sys.stderr.isatty())
+        count = import_file(
+            engine,
+            args.entity,
+            Path(args.file),
+            progress=sys.stderr.isatty(),
+            store_factory=store_factory(),
+        )
     except ImportFailed as exc:
         _print_errors(exc.problems)
         print(f"{len(exc.problems)} problem(s); no rows were imported.", file=sys.stderr)
