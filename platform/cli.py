@@ -7,12 +7,14 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import sqlalchemy as sa
+
 from appblocks.engine.db import create_engine, database_url
 
 Handler = Callable[[argparse.Namespace], int]
 
 
-def _engine(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def _engine(args: argparse.Namespace) -> sa.Engine:
     from appblocks.engine.platform_db import upgrade
 
     engine = create_engine(database_url(args.db))
@@ -224,7 +226,7 @@ def cmd_user_create(args: argparse.Namespace) -> int:
 # --- server and worker ----------------------------------------------------------------------
 
 
-def demo_users(engine, roles: Sequence[str]) -> list[tuple[str, str, str]]:  # type: ignore[no-untyped-def]
+def demo_users(engine: sa.Engine, roles: Sequence[str]) -> list[tuple[str, str, str]]:
     """One user per role (named after it) with a fresh random password; (user, role, password)."""
     import secrets
 

@@ -265,9 +265,11 @@ def recompute_all(conn: sa.Connection, store_or_catalog: RecordStore | Catalog, 
 
     Records of other entities that depend on these are not touched: `recompute_entities`
     recomputes those too, in dependency order."""
-    store = store_or_catalog if isinstance(store_or_catalog, RecordStore) else None
-    if store is None:
-        store = RecordStore(store_or_catalog)
+    store = (
+        store_or_catalog
+        if isinstance(store_or_catalog, RecordStore)
+        else build_store(store_or_catalog)
+    )
     computer = computer_of(store)
     plan = store.plans[entity]
     table = plan.table
@@ -286,8 +288,10 @@ def recompute_entities(
 ) -> dict[str, int]:
     """Recompute `entities` and every entity depending on them, each after what it reads;
     records changed by entity."""
-    store = store_or_catalog if isinstance(store_or_catalog, RecordStore) else None
-    if store is None:
-        store = RecordStore(store_or_catalog)
+    store = (
+        store_or_catalog
+        if isinstance(store_or_catalog, RecordStore)
+        else build_store(store_or_catalog)
+    )
     order = computer_of(store).plan.recompute_order(entities)
     return {entity: recompute_all(conn, store, entity) for entity in order}

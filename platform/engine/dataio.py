@@ -92,18 +92,18 @@ def header_map(entity: EntitySpec, header: list[str]) -> tuple[list[FieldSpec | 
     seen: set[str] = set()
     for number, title in enumerate(header, start=1):
         key = title.strip().lower()
-        field = by_key.get(key)
-        if field is None:
+        found = by_key.get(key)
+        if found is None:
             if key == "" or key == "id" or key.startswith("_") or key in entity.fields:
                 mapped.append(None)  # system or computed columns of an export: not input
                 continue
             problems.append(f"row 1, column {number} ({title}): no field of {entity.name} is called that")
             mapped.append(None)
             continue
-        if field.name in seen:
-            problems.append(f"row 1, column {number} ({title}): {field.name} appears twice")
-        seen.add(field.name)
-        mapped.append(field)
+        if found.name in seen:
+            problems.append(f"row 1, column {number} ({title}): {found.name} appears twice")
+        seen.add(found.name)
+        mapped.append(found)
     missing = [f.name for f in entity.inputs() if f.required and f.name not in seen]
     for name in missing:
         problems.append(f"row 1: the required column {name} is missing")

@@ -20,7 +20,7 @@ A rule whose expression cannot be evaluated:
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -142,7 +142,7 @@ def check_form_rules(
 
 
 def user_context(
-    name: str, roles: Sequence[str] = (), attributes: Mapping[str, Any] | None = None
+    name: str, roles: Iterable[str] = (), attributes: Mapping[str, Any] | None = None
 ) -> UserContext:
     """The `user` that rules and formulas read, from what the caller knows about who it is."""
     return UserContext(name, frozenset(roles), dict(attributes or {}))

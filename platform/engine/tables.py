@@ -76,7 +76,7 @@ _SQL_ON_DELETE = {"restrict": "RESTRICT", "cascade": "CASCADE", "set_null": "SET
 
 def field_column(field: FieldSpec, target_table: str | None) -> sa.Column[object]:
     """The column of one stored field."""
-    args: list[object] = []
+    args: list[sa.ForeignKey] = []
     if field.type == "link":
         assert target_table is not None
         args.append(sa.ForeignKey(f"{target_table}.id", ondelete=_SQL_ON_DELETE[on_delete(field)]))
@@ -97,11 +97,14 @@ def build_entity_tables(
 ) -> EntityTables:
     """Build (into `metadata`) the table of `entity` and the link tables of its `links`."""
     parent_table = specs.entity(entity.parent).table_name if entity.parent else None
+    target: str | None = None
     columns: list[sa.Column[object]] = system_columns(entity, parent_table)
     for field in entity.columns():
-        target = specs.entity(field.target).table_name if field.type == "link" else None
+        target = None
+        if field.type == "link" and field.target:
+            target = specs.entity(field.target).table_name
         columns.append(field_column(field, target))
-    extras: list[sa.SchemaItem] = [sa.UniqueConstraint(*names) for names in entity.unique]
+    extras = [sa.UniqueConstraint(*names) for names in entity.unique]
     table = sa.Table(entity.table_name, metadata, *columns, *extras)
     for names in entity.indexes:
         sa.Index(None, *(table.c[n] for n in names), _table=table)

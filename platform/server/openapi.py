@@ -253,6 +253,7 @@ def install_openapi(app: FastAPI) -> None:
         if cache.get("version") != catalog.version:
             cache["schema"] = build_openapi(app, catalog)
             cache["version"] = catalog.version
-        return cache["schema"]  # type: ignore[no-any-return]
+        schema: dict[str, Any] = cache["schema"]
+        return schema
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -136,7 +136,9 @@ def _problem(request: Request, exc: Exception) -> JSONResponse:
 def _http(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     detail = str(exc.detail) if exc.detail else _TITLES.get(exc.status_code, "Error")
-    return problem_response(request, exc.status_code, detail, headers=exc.headers)
+    return problem_response(
+        request, exc.status_code, detail, headers=dict(exc.headers) if exc.headers else None
+    )
 
 
 def _validation(request: Request, exc: Exception) -> JSONResponse:

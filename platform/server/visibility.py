@@ -62,7 +62,8 @@ class Viewer:
         if kind == "lines" and isinstance(value, list):
             # Line items belong to the record: shown under the parent's rule, minus the
             # line entity's hidden fields for this role.
-            hidden = self.scope(target).hidden if self.scope(target) else frozenset()
+            scope = self.scope(target)
+            hidden = scope.hidden if scope is not None else frozenset()
             return [
                 {k: v for k, v in line.items() if k not in hidden} if isinstance(line, dict) else line
                 for line in value
@@ -83,12 +84,12 @@ class Viewer:
             if field is None or field.type not in ("link", "links") or not field.target:
                 continue
             scope = self.scope(field.target)
-            inlined = [
-                v["id"]
-                for r in records
-                for v in (r.get(name) if isinstance(r.get(name), list) else [r.get(name)])
-                if isinstance(v, dict) and "id" in v
-            ]
+            inlined: list[Any] = []
+            for r in records:
+                value = r.get(name)
+                for v in value if isinstance(value, list) else [value]:
+                    if isinstance(v, dict) and "id" in v:
+                        inlined.append(v["id"])
             if not inlined:
                 continue
             if scope is None:

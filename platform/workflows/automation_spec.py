@@ -175,7 +175,7 @@ class _Compiler:
         return compiled
 
     def values(self, where: str, values: Any) -> Values:
-        out = []
+        out: list[tuple[str, CompiledExpression | None, Any]] = []
         for field, value in (values or {}).items():
             if isinstance(value, str):  # a text is an expression; quote literal text: "'x'"
                 out.append((str(field), self.expression(f"{where}.{field}", value), None))

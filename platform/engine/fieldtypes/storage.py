@@ -18,13 +18,14 @@ class DecimalType(TypeDecorator[decimal.Decimal]):
 
     def __init__(self, precision: int = 20, scale: int = 4) -> None:
         super().__init__(precision=precision, scale=scale, asdecimal=True)
+        self.precision = precision
         self.scale = scale
         self._quantum = decimal.Decimal(1).scaleb(-scale)
 
     def load_dialect_impl(self, dialect: sa.Dialect) -> sa.types.TypeEngine[Any]:
         if dialect.name == "sqlite":
             return dialect.type_descriptor(sa.Float())
-        return dialect.type_descriptor(sa.Numeric(self.impl_instance.precision, self.scale))
+        return dialect.type_descriptor(sa.Numeric(self.precision, self.scale))
 
     def process_bind_param(self, value: Any, dialect: sa.Dialect) -> Any:
         if value is None:
@@ -50,12 +51,14 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
             return None
         if value.tzinfo is not None:
             value = value.astimezone(dt.UTC).replace(tzinfo=None)
-        return value  # type: ignore[no-any-return]
+        moment: dt.datetime = value
+        return moment
 
     def process_result_value(self, value: Any, dialect: sa.Dialect) -> dt.datetime | None:
         if value is None:
             return None
-        return value.replace(tzinfo=dt.UTC)  # type: ignore[no-any-return]
+        moment: dt.datetime = value.replace(tzinfo=dt.UTC)
+        return moment
 
 
 ID_TYPE = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
