@@ -2,7 +2,8 @@
 
 The store's events say which record changed (created, updated, deleted), before and after.
 Through the catalog's `Watch`es that finds, in the same transaction:
-- the parent of a line item saved on its own (a line saved with its parent is computed then);
+- the parent of a line item saved on its own (a line saved with its parent is computed then,
+  and what else watches the line entity is told of each line created, changed or removed);
 - the record a reverse-link rollup points at, before and after the change of its link;
 - the records that look up a field that changed (one UPDATE when nothing reads the copy).
 Recomputing those may change values others depend on (a rollup of a rollup), so it cascades,
@@ -58,11 +59,23 @@ class Propagator:
         self.changed(event.connection, event.entity, event.before, event.after)
 
     def changed(
-        self, conn: sa.Connection, entity: str, before: Values, after: Values, depth: int = 0
+        self,
+        conn: sa.Connection,
+        entity: str,
+        before: Values,
+        after: Values,
+        depth: int = 0,
+        *,
+        nested: bool = False,
     ) -> None:
-        """Recompute what depends on one record of `entity` going from `before` to `after`."""
+        """Recompute what depends on one record of `entity` going from `before` to `after`.
+
+        `nested`: a line item saved or deleted with its parent (computed with it already)."""
+        self._nested(conn, entity, before, after, depth)
         plan = self.computer.plan
         watches = plan.watches(entity)
+        if nested:
+            watches = [w for w in watches if w.kind != "lines"]
         stale: dict[str, set[int]] = {}
         if before is not None and after is not None and self._stale_lookups(entity, after):
             stale.setdefault(entity, set()).add(after["id"])
@@ -82,6 +95,24 @@ class Propagator:
                     self._lookup(conn, watch, changed, after, stale)
         for dependent, ids in stale.items():
             self.refresh(conn, dependent, ids, depth)
+
+    def _nested(
+        self, conn: sa.Connection, entity: str, before: Values, after: Values, depth: int
+    ) -> None:
+        """Line items saved or deleted with their parent raise no events of their own: what
+        watches a line entity (a reverse-link rollup over it, a lookup from it) hears of the
+        lines created, changed and removed here."""
+        sides = [r for r in (before, after) if r is not None]
+        for field in self.store.plans[entity].lines:
+            if any(field.name not in side for side in sides):
+                continue  # the lines were not loaded: nothing to compare
+            olds = {r["id"]: r for r in (before or {}).get(field.name) or ()}
+            news = {r["id"]: r for r in (after or {}).get(field.name) or ()}
+            for line_id in sorted(olds.keys() | news.keys()):
+                old, new = olds.get(line_id), news.get(line_id)
+                if old is not new:
+                    target = field.target or ""
+                    self.changed(conn, target, old, new, depth, nested=True)
 
     def refresh(self, conn: sa.Connection, entity: str, ids: set[int], depth: int = 0) -> None:
         """Recompute records of `entity` (those that still exist), then what depends on them."""

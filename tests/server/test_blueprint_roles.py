@@ -310,7 +310,7 @@ def test_customer_portal_opens_tickets_for_its_own_account_only(shipped: Live) -
     r = me.post("crm/ticket", {"subject": "SD-750 异响", "account": own, "channel": "portal"})
     assert r.status_code == 201, r.text
     ticket = r.json()
-    assert "sla_status" not in ticket  # its state (new) is the ticket workflow's `_state`
+    assert ticket["_state"] == "new" and "sla_status" not in ticket  # the ticket workflow
     assert me.patch(f"crm/ticket/{ticket['id']}", {"csat": 5}).status_code == 200
     assert me.patch(f"crm/ticket/{ticket['id']}", {"status": "closed"}).status_code == 422
     assert As(shipped, "nanfang").get(f"crm/ticket/{ticket['id']}").status_code == 404
