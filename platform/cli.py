@@ -57,7 +57,7 @@ def _install(args: argparse.Namespace, *, dry_run: bool) -> int:
     from appblocks.engine.blueprints import BlueprintRefused, install
     from appblocks.engine.catalog import installed_apps
     from appblocks.engine.loader import load_blueprint
-    from appblocks.engine.migrations import MigrationRefused
+    from appblocks.engine.migrations import MigrationError
     from appblocks.engine.seed import SeedDataError
     from appblocks.workflows.assembly import store_factory
 
@@ -84,7 +84,7 @@ def _install(args: argparse.Namespace, *, dry_run: bool) -> int:
         _print_errors(exc.errors)
         print("Nothing was changed.", file=sys.stderr)
         return 1
-    except (MigrationRefused, SeedDataError) as exc:
+    except (MigrationError, SeedDataError) as exc:
         print(exc, file=sys.stderr)
         print("Nothing was changed.", file=sys.stderr)
         return 1

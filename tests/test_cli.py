@@ -83,3 +83,24 @@ def test_console_script_is_installed() -> None:
     exe = Path(sys.executable).with_name("appblocks")
     out = subprocess.run([str(exe), "--help"], capture_output=True, text=True, check=True).stdout
     assert "blueprint" in out and "data" in out
+
+
+def test_import_that_would_drop_data_is_refused_cleanly(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    db = f"sqlite:///{tmp_path / 'cli.db'}"
+    v1 = tmp_path / "v1.yaml"
+    v1.write_text(
+        "blueprint: fleet\nversion: 1.0.0\nentities:\n  car:\n    fields:\n"
+        "      plate: {type: text}\n      fax: {type: text}\n"
+        "data:\n  car: [{plate: A, fax: '123'}]\n"
+    )
+    assert run(capsys, "blueprint", "import", str(v1), "--db", db, "--with-data")[0] == 0
+    v2 = tmp_path / "v2.yaml"
+    v2.write_text(
+        "blueprint: fleet\nversion: 1.1.0\nentities:\n  car:\n    fields:\n      plate: {type: text}\n"
+    )
+    code, _, err = run(capsys, "blueprint", "import", str(v2), "--db", db)
+    assert code == 1 and "Nothing was changed" in err and "Traceback" not in err
+    code, out, _ = run(capsys, "blueprint", "list", "--db", db)
+    assert "1.0.0" in out
