@@ -111,7 +111,9 @@ def bench_create(url: str, n: int = 10_000) -> list[tuple[str, float, str]]:
 
     results.append((f"raw Core executemany, {n:,} rows", n / raw_s, "rows/s"))
     results.append((f"engine create_many (validated, audited), {n:,} rows", n / many_s, "rows/s"))
-    results.append(("  ratio engine create_many / raw per row (target <= 1.5)", many_s / raw_s, "x"))
+    results.append(
+        ("  ratio engine create_many / raw per row (target <= 1.5)", many_s / raw_s, "x")
+    )
     results.append((f"engine create one by one, {one_n:,} rows", n / one_s, "rows/s"))
     results.append(("  ratio engine create / raw per row", one_s / raw_s, "x"))
     engine.dispose()
@@ -153,7 +155,9 @@ def bench_first_page(url: str, n: int, label: str) -> list[tuple[str, float, str
 
     with engine.connect() as conn:
         raw_ms = timed(lambda: conn.execute(raw_q).all())
-        page_ms = timed(lambda: store.list(conn, "bench.item", filter=flt, sort="-amount", limit=25))
+        page_ms = timed(
+            lambda: store.list(conn, "bench.item", filter=flt, sort="-amount", limit=25)
+        )
         page = store.list(conn, "bench.item", filter=flt, sort="-amount", limit=25)
         second_ms = timed(
             lambda: store.list(
@@ -161,7 +165,9 @@ def bench_first_page(url: str, n: int, label: str) -> list[tuple[str, float, str
             )
         )
         count_ms = timed(
-            lambda: store.list(conn, "bench.item", filter=flt, sort="-amount", limit=25, count=True),
+            lambda: store.list(
+                conn, "bench.item", filter=flt, sort="-amount", limit=25, count=True
+            ),
             repeat=5,
         )
     engine.dispose()
@@ -196,7 +202,13 @@ def bench_csv_import(url: str, n: int = 50_000) -> list[tuple[str, float, str]]:
         count = import_file(engine, "bench.item", path)
         elapsed = time.perf_counter() - t0
     engine.dispose()
-    return [(f"CSV import, {count:,} rows with a link by title (target >= 20,000)", count / elapsed, "rows/s")]
+    return [
+        (
+            f"CSV import, {count:,} rows with a link by title (target >= 20,000)",
+            count / elapsed,
+            "rows/s",
+        )
+    ]
 
 
 def run() -> list[tuple[str, float, str]]:

@@ -148,7 +148,6 @@ def cmd_blueprint_list(args: argparse.Namespace) -> int:
 
 def cmd_data_import(args: argparse.Namespace) -> int:
     from appblocks.engine.dataio import ImportFailed, import_file
-
     from appblocks.workflows.assembly import store_factory
 
     engine = _engine(args)

@@ -30,7 +30,9 @@ def test_validate_the_shipped_blueprints(capsys: pytest.CaptureFixture[str]) -> 
 
 def test_validate_reports_file_and_line(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
-    bad.write_text("blueprint: bad\nversion: 1.0\nentities:\n  thing:\n    fields:\n      x: {type: txt}\n")
+    bad.write_text(
+        "blueprint: bad\nversion: 1.0\nentities:\n  thing:\n    fields:\n      x: {type: txt}\n"
+    )
     code, _, err = run(capsys, "blueprint", "validate", str(bad))
     assert code == 1
     assert f"{bad}:2: version" in err

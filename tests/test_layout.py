@@ -41,6 +41,6 @@ def test_lower_layers_import_no_web_code() -> None:
                 elif isinstance(node, ast.ImportFrom) and node.module:
                     names = [node.module]
                 for name in names:
-                    assert not any(
-                        name == f or name.startswith(f + ".") for f in forbidden
-                    ), f"{path.relative_to(ROOT)} imports {name}"
+                    assert not any(name == f or name.startswith(f + ".") for f in forbidden), (
+                        f"{path.relative_to(ROOT)} imports {name}"
+                    )

@@ -136,9 +136,7 @@ def write_blueprint(connection: sa.Connection, blueprint: Mapping[str, Any]) -> 
     """Store a blueprint's documents as the `base` layer of its app, replacing the old ones."""
     app = str(blueprint["blueprint"])
     version = str(blueprint.get("version", "0.0.0"))
-    connection.execute(
-        sa.delete(Document).where(Document.app == app, Document.layer == "base")
-    )
+    connection.execute(sa.delete(Document).where(Document.app == app, Document.layer == "base"))
     rows = [
         {
             "kind": d.kind,

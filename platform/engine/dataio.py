@@ -97,7 +97,9 @@ def header_map(entity: EntitySpec, header: list[str]) -> tuple[list[FieldSpec | 
             if key == "" or key == "id" or key.startswith("_") or key in entity.fields:
                 mapped.append(None)  # system or computed columns of an export: not input
                 continue
-            problems.append(f"row 1, column {number} ({title}): no field of {entity.name} is called that")
+            problems.append(
+                f"row 1, column {number} ({title}): no field of {entity.name} is called that"
+            )
             mapped.append(None)
             continue
         if found.name in seen:
@@ -151,7 +153,8 @@ def _convert(
                 values[field.name] = resolver.resolve(field, cell)
             elif field.type == "links":
                 values[field.name] = [
-                    resolver.resolve(field, part) for part in cell.replace(",", ";").split(";")
+                    resolver.resolve(field, part)
+                    for part in cell.replace(",", ";").split(";")
                     if part.strip()
                 ]
             else:
@@ -281,7 +284,9 @@ def export_rows(
             for field in fields:
                 value = record.get(field.name)
                 if field.type in ("link", "links") and field.target:
-                    names = titles.setdefault(field.target, _title_map(connection, catalog, field.target))
+                    names = titles.setdefault(
+                        field.target, _title_map(connection, catalog, field.target)
+                    )
                     if field.type == "link":
                         value = names.get(value, value) if value is not None else None
                     else:

@@ -18,8 +18,8 @@ import sqlalchemy as sa
 from sqlalchemy.sql import ColumnElement
 
 from appblocks.engine.catalog import Catalog
-from appblocks.engine.fieldtypes.base import storable_text
 from appblocks.engine.fieldtypes import FieldValueError
+from appblocks.engine.fieldtypes.base import storable_text
 from appblocks.engine.record_errors import QueryError
 from appblocks.engine.spec import EntitySpec, FieldSpec
 from appblocks.engine.sql_constructs import JsonArrayContains

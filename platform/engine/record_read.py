@@ -29,16 +29,12 @@ def chunks(values: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
         yield values[start : start + size]
 
 
-def _system_json(value: Any) -> Any:
-    return value.isoformat() if isinstance(value, dt.datetime) else value
-
-
 class Reader:
     """Loads records and their related records in batches; converts them to JSON."""
 
     def __init__(self, plans: Plans) -> None:
         self.plans = plans
-        self._converters: dict[tuple[str, str], dict[str, tuple[Converter | None, str | None]]] = {}
+        self._converters: dict[EntityPlan, dict[str, tuple[Converter | None, str | None]]] = {}
 
     # --- rows ---------------------------------------------------------------------------------
 
@@ -152,15 +148,15 @@ class Reader:
     def _json_map(self, plan: EntityPlan) -> dict[str, tuple[Converter | None, str | None]]:
         """Per field: its type's to_json (None when it is the identity) and, for links and
         lines, the entity whose records may be nested in the value."""
-        key = (self.plans.catalog.version, plan.name)
-        found = self._converters.get(key)
+        # By plan (hashed by identity): a new catalog version brings new plans.
+        found = self._converters.get(plan)
         if found is None:
             found = {}
             for field in plan.spec.fields.values():
                 plain = type(field.ftype).to_json is FieldType.to_json
                 nested = field.target if field.type in ("link", "links", "lines") else None
                 found[field.name] = (None if plain else field.ftype.to_json, nested)
-            self._converters[key] = found
+            self._converters[plan] = found
         return found
 
     def to_json(
@@ -175,20 +171,25 @@ class Reader:
 
         `audit` leaves out the stamps (`_version`, `_created_at`, ...) that the audit row
         itself records, at every level; `sparse` leaves out fields without a value."""
+        # The hot path of every response (each row of a page): calls and ABC checks inlined.
         fields = self._json_map(plan)
         out: dict[str, Any] = {}
         for key, value in record.items():
             entry = fields.get(key)
             if entry is None:  # a system column
                 if not (audit and key in STAMPS):
-                    out[key] = _system_json(value)
+                    out[key] = value.isoformat() if isinstance(value, dt.datetime) else value
                 continue
             if value is None:
                 if not sparse:
                     out[key] = None
                 continue
             convert, nested = entry
-            if nested is not None and isinstance(value, Mapping | list):
+            if (
+                nested is not None
+                and not isinstance(value, int)  # a link's id: the common case
+                and isinstance(value, Mapping | list)
+            ):
                 target = self.plans[nested]
                 if isinstance(value, Mapping):
                     out[key] = self.to_json(target, value, audit=audit, sparse=sparse)

@@ -92,9 +92,7 @@ def field_column(field: FieldSpec, target_table: str | None) -> sa.Column[object
     )
 
 
-def build_entity_tables(
-    entity: EntitySpec, specs: AppSpecs, metadata: sa.MetaData
-) -> EntityTables:
+def build_entity_tables(entity: EntitySpec, specs: AppSpecs, metadata: sa.MetaData) -> EntityTables:
     """Build (into `metadata`) the table of `entity` and the link tables of its `links`."""
     parent_table = specs.entity(entity.parent).table_name if entity.parent else None
     target: str | None = None

@@ -14,10 +14,10 @@ from fastapi import APIRouter, Body, FastAPI, Header, Request
 from fastapi.responses import JSONResponse
 
 from appblocks.engine.db import reading
+from appblocks.engine.i18n import translate
 from appblocks.server.api_records import record_json, resolve_entity, version_from
 from appblocks.server.auth import IdentityDep, RuntimeDep
 from appblocks.server.problems import Problem, locale_of, problem_response
-from appblocks.engine.i18n import translate
 from appblocks.workflows import approvals
 from appblocks.workflows.specs import WorkflowError
 
@@ -28,7 +28,7 @@ def _comment(body: Any) -> str | None:
     if body is None:
         return None
     if not isinstance(body, dict):
-        raise Problem(422, "send a JSON object, e.g. {\"comment\": \"...\"}")
+        raise Problem(422, 'send a JSON object, e.g. {"comment": "..."}')
     comment = body.get("comment")
     if comment is not None and (not isinstance(comment, str) or len(comment) > 4000):
         raise Problem(422, "comment must be text of at most 4,000 characters")
@@ -36,9 +36,7 @@ def _comment(body: Any) -> str | None:
 
 
 @router.get("/tasks", summary="The approvals waiting for the signed-in user")
-def inbox(
-    runtime: RuntimeDep, identity: IdentityDep, status: str = "open"
-) -> JSONResponse:
+def inbox(runtime: RuntimeDep, identity: IdentityDep, status: str = "open") -> JSONResponse:
     """Open tasks assigned to the user or one of their roles, newest first."""
     if status not in ("open", "approved", "rejected", "delegated", "cancelled"):
         raise Problem(422, "status is one of open, approved, rejected, delegated, cancelled")

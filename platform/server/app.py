@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
-from starlette.middleware.sessions import SessionMiddleware
-
 from fastapi.staticfiles import StaticFiles
+from starlette.middleware.sessions import SessionMiddleware
 
 from appblocks.server import api_apps, api_records, api_workflows, auth, pages
 from appblocks.server.limits import BodyLimit, BodyTooLarge

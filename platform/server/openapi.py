@@ -84,7 +84,10 @@ def entity_schemas(catalog: Catalog, entity: EntitySpec) -> dict[str, dict[str, 
         if field.computed:
             props[field.name]["readOnly"] = True
         else:
-            inputs[field.name] = {**(value if field.type in ("lines", "links") else _nullable(value)), "description": description}
+            inputs[field.name] = {
+                **(value if field.type in ("lines", "links") else _nullable(value)),
+                "description": description,
+            }
     if entity.has_state:
         props["_state"] = {"type": ["string", "null"], "readOnly": True}
     required = [f.name for f in entity.inputs() if f.required and f.type not in ("lines", "links")]
@@ -142,7 +145,11 @@ def entity_paths(entity: EntitySpec) -> dict[str, Any]:
         "required": ["items", "next_cursor"],
     }
     q = lambda name, schema, text: {  # noqa: E731
-        "name": name, "in": "query", "required": False, "schema": schema, "description": text
+        "name": name,
+        "in": "query",
+        "required": False,
+        "schema": schema,
+        "description": text,
     }
     list_params = [
         q("filter", {"type": "string", "maxLength": 8000}, "JSON filter in the query language"),
@@ -162,14 +169,22 @@ def entity_paths(entity: EntitySpec) -> dict[str, Any]:
                 "operationId": f"list_{entity.app}_{entity.name}",
                 "parameters": list_params,
                 "responses": _responses(
-                    {"200": {"description": "a page", "content": {"application/json": {"schema": page}}}}
+                    {
+                        "200": {
+                            "description": "a page",
+                            "content": {"application/json": {"schema": page}},
+                        }
+                    }
                 ),
             },
             "post": {
                 "tags": tag,
                 "summary": f"Create a {label}",
                 "operationId": f"create_{entity.app}_{entity.name}",
-                "requestBody": {"required": True, "content": {"application/json": {"schema": input_ref}}},
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": input_ref}},
+                },
                 "responses": _responses({"201": record_ok}, 403),
             },
         },
@@ -182,7 +197,12 @@ def entity_paths(entity: EntitySpec) -> dict[str, Any]:
                     "required": True,
                     "content": {
                         "application/json": {
-                            "schema": {"type": "array", "items": input_ref, "minItems": 1, "maxItems": 1000}
+                            "schema": {
+                                "type": "array",
+                                "items": input_ref,
+                                "minItems": 1,
+                                "maxItems": 1000,
+                            }
                         }
                     },
                 },
@@ -194,7 +214,10 @@ def entity_paths(entity: EntitySpec) -> dict[str, Any]:
                 "tags": tag,
                 "summary": f"Get a {label}",
                 "operationId": f"get_{entity.app}_{entity.name}",
-                "parameters": [id_param, q("expand", {"type": "string", "maxLength": 500}, "inline")],
+                "parameters": [
+                    id_param,
+                    q("expand", {"type": "string", "maxLength": 500}, "inline"),
+                ],
                 "responses": _responses({"200": record_ok}),
             },
             "patch": {
@@ -203,9 +226,17 @@ def entity_paths(entity: EntitySpec) -> dict[str, Any]:
                 "operationId": f"update_{entity.app}_{entity.name}",
                 "parameters": [
                     id_param,
-                    {"name": "If-Match", "in": "header", "required": False, "schema": {"type": "string"}},
+                    {
+                        "name": "If-Match",
+                        "in": "header",
+                        "required": False,
+                        "schema": {"type": "string"},
+                    },
                 ],
-                "requestBody": {"required": True, "content": {"application/json": {"schema": patch_ref}}},
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": patch_ref}},
+                },
                 "responses": _responses({"200": record_ok}, 403, 409, 428),
             },
             "delete": {
@@ -230,7 +261,9 @@ def entity_paths(entity: EntitySpec) -> dict[str, Any]:
 
 def build_openapi(app: FastAPI, catalog: Catalog) -> dict[str, Any]:
     """The full OpenAPI document: FastAPI's routes plus every entity's paths and schemas."""
-    schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+    schema = get_openapi(
+        title=app.title, version=app.version, description=app.description, routes=app.routes
+    )
     components = schema.setdefault("components", {}).setdefault("schemas", {})
     components["Problem"] = PROBLEM_SCHEMA
     paths = schema.setdefault("paths", {})

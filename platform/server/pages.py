@@ -16,7 +16,9 @@ from appblocks.server.auth import RuntimeDep, _check_csrf, csrf_token
 from appblocks.server.problems import locale_of
 
 templates = Jinja2Templates(
-    env=Environment(loader=PackageLoader("appblocks.ui", "templates"), autoescape=select_autoescape())
+    env=Environment(
+        loader=PackageLoader("appblocks.ui", "templates"), autoescape=select_autoescape()
+    )
 )
 router = APIRouter(include_in_schema=False)
 
@@ -60,13 +62,17 @@ async def login(
     address = request.client.host if request.client else None
     with runtime.engine.begin() as conn:
         if throttled(conn, username):
-            message = translate("Too many failed sign-ins; wait 15 minutes.", {}, locale, plain=True)
+            message = translate(
+                "Too many failed sign-ins; wait 15 minutes.", {}, locale, plain=True
+            )
             identity = None
         else:
             identity = authenticate(conn, username, password, address=address)
             message = translate("Wrong user name or password.", {}, locale, plain=True)
     if identity is None:
-        return render(request, "login.html", 401, next=_safe_next(next), username=username, error=message)
+        return render(
+            request, "login.html", 401, next=_safe_next(next), username=username, error=message
+        )
     request.session.clear()  # a new session on sign-in: no fixation of an old one
     request.session["user"] = identity.name
     csrf_token(request)

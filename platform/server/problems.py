@@ -122,7 +122,9 @@ def _record_error(request: Request, exc: Exception) -> JSONResponse:
     if isinstance(exc, MissingVersion):
         return problem_response(request, 428, detail)
     if isinstance(exc, QueryError):
-        return problem_response(request, 422, detail, errors=[{"field": "query", "message": detail}])
+        return problem_response(
+            request, 422, detail, errors=[{"field": "query", "message": detail}]
+        )
     return problem_response(request, 400, detail)
 
 
@@ -144,8 +146,10 @@ def _http(request: Request, exc: Exception) -> JSONResponse:
 def _validation(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     errors = [
-        {"field": ".".join(str(p) for p in e.get("loc", ()) if p not in ("body", "query")),
-         "message": str(e.get("msg", "invalid"))}
+        {
+            "field": ".".join(str(p) for p in e.get("loc", ()) if p not in ("body", "query")),
+            "message": str(e.get("msg", "invalid")),
+        }
         for e in exc.errors()
     ]
     locale = locale_of(request)

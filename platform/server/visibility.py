@@ -65,7 +65,9 @@ class Viewer:
             scope = self.scope(target)
             hidden = scope.hidden if scope is not None else frozenset()
             return [
-                {k: v for k, v in line.items() if k not in hidden} if isinstance(line, dict) else line
+                {k: v for k, v in line.items() if k not in hidden}
+                if isinstance(line, dict)
+                else line
                 for line in value
             ]
         if isinstance(value, dict):
@@ -164,4 +166,6 @@ class Viewer:
         """Searchable fields this identity may see (search must not match hidden text)."""
         hidden = self.hidden(entity)
         spec = self.catalog.entity(entity)
-        return frozenset(f.name for f in spec.columns() if f.ftype.searchable and f.name not in hidden)
+        return frozenset(
+            f.name for f in spec.columns() if f.ftype.searchable and f.name not in hidden
+        )

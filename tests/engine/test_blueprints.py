@@ -77,7 +77,9 @@ def test_shipped_blueprints_import_with_data(engine: sa.Engine, app: str) -> Non
     assert sum(result.records.values()) >= 20
     with engine.connect() as conn:
         exported = export_blueprint(conn, app)
-    again = install(engine, load_blueprint_text(yaml.safe_dump(exported, allow_unicode=True)), dry_run=True)
+    again = install(
+        engine, load_blueprint_text(yaml.safe_dump(exported, allow_unicode=True)), dry_run=True
+    )
     assert again.plan.is_empty, again.plan.render()
 
 

@@ -55,7 +55,9 @@ def _csv(tmp_path: Path, text: str) -> Path:
 
 
 def test_csv_import_resolves_links_by_title_or_id(fleet: sa.Engine, tmp_path: Path) -> None:
-    path = _csv(tmp_path, "plate,depot,seats,bought,electric\nA-1,North,4,2025-01-02,yes\nB-2,2,7,,no\n")
+    path = _csv(
+        tmp_path, "plate,depot,seats,bought,electric\nA-1,North,4,2025-01-02,yes\nB-2,2,7,,no\n"
+    )
     assert import_file(fleet, "fleet.vehicle", path) == 2
     with fleet.connect() as conn:
         rows = RecordStore(Catalog.load(conn)).list(conn, "fleet.vehicle", sort="plate").items
@@ -70,7 +72,9 @@ def test_csv_headers_may_be_labels_in_chinese(fleet: sa.Engine, tmp_path: Path) 
     assert import_file(fleet, "fleet.vehicle", path) == 1
 
 
-def test_bad_rows_are_all_reported_and_nothing_is_imported(fleet: sa.Engine, tmp_path: Path) -> None:
+def test_bad_rows_are_all_reported_and_nothing_is_imported(
+    fleet: sa.Engine, tmp_path: Path
+) -> None:
     path = _csv(
         tmp_path,
         "plate,depot,seats\nA-1,North,4\nB-2,Nowhere,4\nC-3,South,zero\nD-4,South,0\nA-1,South,2\n",

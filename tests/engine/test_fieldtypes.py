@@ -122,7 +122,9 @@ def test_from_text_coerces(type_: str, doc: dict[str, Any], text: str, expected:
         ("boolean", {}, False, "no"),
     ],
 )
-def test_value_schema_matches_coercion(type_: str, doc: dict[str, Any], good: Any, bad: Any) -> None:
+def test_value_schema_matches_coercion(
+    type_: str, doc: dict[str, Any], good: Any, bad: Any
+) -> None:
     schema = registry.get(type_).value_schema(field(type_, **doc))
     jsonschema.validate(good, schema)
     with pytest.raises(jsonschema.ValidationError):

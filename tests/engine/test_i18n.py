@@ -30,7 +30,9 @@ def test_every_code_has_a_chinese_text_with_the_same_placeholders(code: str) -> 
         ((None, None, None), "en"),
     ],
 )
-def test_negotiate_picks_the_first_supported(candidates: tuple[str | None, ...], expected: str) -> None:
+def test_negotiate_picks_the_first_supported(
+    candidates: tuple[str | None, ...], expected: str
+) -> None:
     assert negotiate(*candidates) == expected
 
 

@@ -29,7 +29,10 @@ SHOP: dict[str, Any] = {
                 "referrer": {"type": "link", "to": "customer"},
                 "tags": {"type": "links", "to": "tag"},
                 "lines": {"type": "lines", "to": "sale_line"},
-                "total": {"type": "money", "rollup": {"over": "lines", "agg": "sum", "field": "amount"}},
+                "total": {
+                    "type": "money",
+                    "rollup": {"over": "lines", "agg": "sum", "field": "amount"},
+                },
                 "tier": {"type": "lookup", "via": "customer", "field": "tier"},
                 "day": {"type": "date"},
             },
@@ -60,7 +63,9 @@ def test_tables_are_named_app_entity_with_system_columns(engine: sa.Engine, shop
     assert "_state" not in {c["name"] for c in sa.inspect(engine).get_columns("shop_customer")}
 
 
-def test_link_is_an_indexed_foreign_key_with_its_delete_rule(engine: sa.Engine, shop: Catalog) -> None:
+def test_link_is_an_indexed_foreign_key_with_its_delete_rule(
+    engine: sa.Engine, shop: Catalog
+) -> None:
     inspector = sa.inspect(engine)
     fks = {fk["constrained_columns"][0]: fk for fk in inspector.get_foreign_keys("shop_sale")}
     assert fks["customer"]["referred_table"] == "shop_customer"
@@ -92,7 +97,9 @@ def test_line_children_cascade_with_their_parent(engine: sa.Engine, shop: Catalo
 
 
 def test_unique_constraints_are_named_by_the_convention(shop: Catalog) -> None:
-    names = {c.name for c in shop.table("shop.sale").constraints if isinstance(c, sa.UniqueConstraint)}
+    names = {
+        c.name for c in shop.table("shop.sale").constraints if isinstance(c, sa.UniqueConstraint)
+    }
     assert "uq_shop_sale_customer_day" in names
     assert "uq_shop_sale_number" in names  # an autonumber is unique
 

@@ -26,7 +26,9 @@ def test_read_only_role_may_not_write(live: Live) -> None:
     with live.client("viewer1") as c:
         assert c.get("/api/v1/shop/customer/1").status_code == 200
         assert c.post("/api/v1/shop/customer", json={"name": "X"}).status_code == 403
-        assert c.patch("/api/v1/shop/customer/1", json={"name": "Y", "_version": 1}).status_code == 403
+        assert (
+            c.patch("/api/v1/shop/customer/1", json={"name": "Y", "_version": 1}).status_code == 403
+        )
         assert c.delete("/api/v1/shop/customer/1").status_code == 403
 
 
@@ -39,7 +41,10 @@ def test_hidden_field_is_never_shown(live: Live) -> None:
         assert all("secret_note" not in i for i in items)
         history = c.get("/api/v1/shop/customer/1/history").text
         assert "discount 40%" not in history
-        r = c.get("/api/v1/shop/customer", params={"filter": json.dumps({"secret_note": {"startswith": "d"}})})
+        r = c.get(
+            "/api/v1/shop/customer",
+            params={"filter": json.dumps({"secret_note": {"startswith": "d"}})},
+        )
         assert r.status_code == 422  # no probing a hidden field through filters
 
 
@@ -51,7 +56,12 @@ def test_record_rule_limits_every_endpoint(live: Live) -> None:
         assert other not in mine
         assert c.get(f"/api/v1/shop/customer/{other}").status_code == 404
         assert c.get(f"/api/v1/shop/customer/{other}/history").status_code == 404
-        assert c.patch(f"/api/v1/shop/customer/{other}", json={"name": "Hacked", "_version": 1}).status_code == 404
+        assert (
+            c.patch(
+                f"/api/v1/shop/customer/{other}", json={"name": "Hacked", "_version": 1}
+            ).status_code
+            == 404
+        )
         counted = c.get("/api/v1/shop/customer", params={"count": "true"}).json()
         assert counted["total"] == 1
         # creating fills the owner with the creator, so the new record is theirs
@@ -97,10 +107,17 @@ def test_sign_in_is_throttled(live: Live) -> None:
 
 def test_oversized_and_malformed_bodies(live: Live) -> None:
     with live.client("clerk1") as c:
-        big = c.post("/api/v1/shop/customer", content=b'{"name": "' + b"x" * 200_000 + b'"}',
-                     headers={"content-type": "application/json"})
+        big = c.post(
+            "/api/v1/shop/customer",
+            content=b'{"name": "' + b"x" * 200_000 + b'"}',
+            headers={"content-type": "application/json"},
+        )
         assert big.status_code == 413
-        broken = c.post("/api/v1/shop/customer", content=b"{not json", headers={"content-type": "application/json"})
+        broken = c.post(
+            "/api/v1/shop/customer",
+            content=b"{not json",
+            headers={"content-type": "application/json"},
+        )
         assert broken.status_code == 422
         assert c.post("/api/v1/shop/customer", json=[1, 2]).status_code == 422
         assert c.post("/api/v1/shop/customer/batch", json={"a": 1}).status_code == 422
@@ -111,7 +128,7 @@ def test_oversized_and_malformed_bodies(live: Live) -> None:
     "payload",
     [
         "'; DROP TABLE shop_customer; --",
-        "\" OR 1=1 --",
+        '" OR 1=1 --',
         "%' OR '1'='1",
         "\\'; DELETE FROM ab_user; --",
     ],
@@ -136,14 +153,21 @@ def test_sql_injection_through_filter_sort_and_search(live: Live, payload: str) 
 
 def test_cookie_session_needs_csrf_for_unsafe_requests(live: Live) -> None:
     with httpx.Client(base_url=live.url, follow_redirects=False) as c:
-        r = c.post("/login", data={"username": "clerk1", "password": PASSWORD, "csrf_token": _login_csrf(c)})
+        r = c.post(
+            "/login",
+            data={"username": "clerk1", "password": PASSWORD, "csrf_token": _login_csrf(c)},
+        )
         assert r.status_code in (303, 302), r.text
         assert c.get("/api/v1/shop/customer").status_code == 200  # cookie works for reads
         assert c.post("/api/v1/shop/customer", json={"name": "NoCsrf"}).status_code == 403
         token = c.get("/api/v1/auth/csrf").json()["csrf_token"]
-        ok = c.post("/api/v1/shop/customer", json={"name": "WithCsrf"}, headers={"X-CSRF-Token": token})
+        ok = c.post(
+            "/api/v1/shop/customer", json={"name": "WithCsrf"}, headers={"X-CSRF-Token": token}
+        )
         assert ok.status_code == 201
-        wrong = c.post("/api/v1/shop/customer", json={"name": "Forged"}, headers={"X-CSRF-Token": "x" * 43})
+        wrong = c.post(
+            "/api/v1/shop/customer", json={"name": "Forged"}, headers={"X-CSRF-Token": "x" * 43}
+        )
         assert wrong.status_code == 403
 
 

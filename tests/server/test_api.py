@@ -42,7 +42,9 @@ def test_create_get_update_delete(live: Live) -> None:
             headers={"If-Match": '"1"'},
         )
         assert r.status_code == 200 and r.json()["_version"] == 2
-        stale = c.patch(f"/api/v1/shop/customer/{created['id']}", json={"secret_note": "x", "_version": 1})
+        stale = c.patch(
+            f"/api/v1/shop/customer/{created['id']}", json={"secret_note": "x", "_version": 1}
+        )
         assert stale.status_code == 409
         missing = c.patch(f"/api/v1/shop/customer/{created['id']}", json={"secret_note": "x"})
         assert missing.status_code == 428
@@ -52,11 +54,17 @@ def test_create_get_update_delete(live: Live) -> None:
 
 def test_nested_lines_and_expand(live: Live) -> None:
     with live.client("clerk1") as c:
-        body = {"customer": 1, "amount": 10, "lines": [{"item": "nuts", "quantity": 2}, {"item": "bolts", "quantity": 5}]}
+        body = {
+            "customer": 1,
+            "amount": 10,
+            "lines": [{"item": "nuts", "quantity": 2}, {"item": "bolts", "quantity": 5}],
+        }
         sale = c.post("/api/v1/shop/sale", json=body).json()
         assert [line["item"] for line in sale["lines"]] == ["nuts", "bolts"]
         assert sale["number"].startswith("O-")
-        page = c.get("/api/v1/shop/sale", params={"expand": "customer,lines", "sort": "-id", "limit": 1}).json()
+        page = c.get(
+            "/api/v1/shop/sale", params={"expand": "customer,lines", "sort": "-id", "limit": 1}
+        ).json()
         assert page["items"][0]["customer"]["name"] == "Acme"
 
 
@@ -67,7 +75,11 @@ def test_list_filter_sort_paging_count(live: Live) -> None:
         seen: list[str] = []
         cursor = None
         while True:
-            params = {"filter": json.dumps({"name": {"startswith": "C"}}), "sort": "name", "limit": 7}
+            params = {
+                "filter": json.dumps({"name": {"startswith": "C"}}),
+                "sort": "name",
+                "limit": 7,
+            }
             if cursor:
                 params["cursor"] = cursor
             page = c.get("/api/v1/shop/customer", params=params).json()

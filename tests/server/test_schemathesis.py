@@ -17,17 +17,28 @@ def test_no_server_errors_for_any_generated_request(live: Live, tmp_path: Path) 
     exe = Path(sys.executable).with_name("schemathesis")
     token = live.token("admin1")
     command = [
-        str(exe), "run", f"{live.url}/openapi.json",
-        "--checks", "not_a_server_error",
-        "--max-examples", MAX_EXAMPLES,
-        "--seed", "20261124",
-        "--workers", "1",
-        "--request-timeout", "20",
-        "--generation-database", "none",
-        "--suppress-health-check", "all",
+        str(exe),
+        "run",
+        f"{live.url}/openapi.json",
+        "--checks",
+        "not_a_server_error",
+        "--max-examples",
+        MAX_EXAMPLES,
+        "--seed",
+        "20261124",
+        "--workers",
+        "1",
+        "--request-timeout",
+        "20",
+        "--generation-database",
+        "none",
+        "--suppress-health-check",
+        "all",
         # Revoking the token mid-run would leave every later request unauthenticated.
-        "--exclude-path", "/api/v1/auth/token",
-        "-H", f"Authorization: Bearer {token}",
+        "--exclude-path",
+        "/api/v1/auth/token",
+        "-H",
+        f"Authorization: Bearer {token}",
     ]
     done = subprocess.run(
         command, capture_output=True, text=True, timeout=600, cwd=tmp_path, check=False

@@ -97,7 +97,11 @@ def test_computed_fields_and_initial_state_on_create(buy: Live) -> None:
 def test_rule_message_in_the_callers_language(buy: Live) -> None:
     with buy.client("b1") as c:
         en = c.post("/api/v1/buy/po", json={"vendor": 1, "urgent": True})
-        zh = c.post("/api/v1/buy/po", json={"vendor": 1, "urgent": True}, headers={"Accept-Language": "zh-CN"})
+        zh = c.post(
+            "/api/v1/buy/po",
+            json={"vendor": 1, "urgent": True},
+            headers={"Accept-Language": "zh-CN"},
+        )
     assert en.status_code == 422
     assert {"field": "due", "message": "An urgent order needs a due date"} in en.json()["errors"]
     assert any(e["message"] == "紧急订单必须填写交期" for e in zh.json()["errors"])
@@ -109,7 +113,10 @@ def test_transition_roles_state_and_inbox_approval(buy: Live) -> None:
         url = f"/api/v1/buy/po/{po['id']}"
         options = c.get(f"{url}/transitions").json()
         assert options["state"] == "draft" and options["items"][0]["name"] == "submit"
-        assert c.post(f"{url}/transitions/submit", json={"comment": "please"}).json()["_state"] == "pending"
+        assert (
+            c.post(f"{url}/transitions/submit", json={"comment": "please"}).json()["_state"]
+            == "pending"
+        )
         again = c.post(f"{url}/transitions/submit")
         assert again.status_code == 409  # no longer in draft
     with buy.client("m1") as c:
@@ -141,4 +148,7 @@ def test_big_order_needs_the_cfo_too_and_rejection_needs_a_comment(buy: Live) ->
         assert r.status_code == 200
         assert c.get(f"/api/v1/buy/po/{po['id']}").json()["_state"] == "draft"
     with buy.engine.connect() as conn:
-        assert conn.execute(sa.text("SELECT count(*) FROM ab_task WHERE status = 'open'")).scalar() == 0
+        assert (
+            conn.execute(sa.text("SELECT count(*) FROM ab_task WHERE status = 'open'")).scalar()
+            == 0
+        )

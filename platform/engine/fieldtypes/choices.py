@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
+
 from appblocks.engine.fieldtypes.base import (
     FieldType,
     FieldValueError,

@@ -8,6 +8,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
+
 from appblocks.engine.fieldtypes.base import (
     FieldType,
     FieldValueError,

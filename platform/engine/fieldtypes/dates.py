@@ -6,6 +6,7 @@ import datetime as dt
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
+
 from appblocks.engine.fieldtypes.base import (
     FieldType,
     FieldValueError,

@@ -6,6 +6,7 @@ import decimal
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import sqlalchemy as sa
+
 from appblocks.engine.fieldtypes.base import (
     FieldType,
     FieldValueError,

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
+
 from appblocks.engine.fieldtypes.base import (
     FieldType,
     FieldValueError,

@@ -7,6 +7,7 @@ import re
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import sqlalchemy as sa
+
 from appblocks.engine.fieldtypes.base import (
     FieldType,
     FieldValueError,
