@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -19,18 +21,12 @@ from appblocks.engine.platform_db import upgrade
 PG_URL = os.environ.get("APPBLOCKS_TEST_PG_URL")
 
 
-def _pg_schema_engine(schema: str) -> sa.Engine:
-    assert PG_URL is not None
-    return create_engine(PG_URL, connect_args={"options": f"-csearch_path={schema}"})
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
-    """A fresh, empty database URL: a SQLite file, or a PostgreSQL schema of its own."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
+@contextmanager
+def fresh_database(kind: str, folder: Path) -> Iterator[str]:
+    """The URL of an empty database: a SQLite file in `folder`, or a PostgreSQL schema of its
+    own (dropped afterwards) reached through search_path, so every test starts clean."""
+    if kind == "sqlite":
+        yield f"sqlite:///{folder / 'test.db'}"
         return
     if not PG_URL:
         pytest.skip("PostgreSQL tests need APPBLOCKS_TEST_PG_URL")
@@ -45,6 +41,15 @@ def db_url(
         with admin.begin() as conn:
             conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
         admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A fresh, empty database URL: a SQLite file, or a PostgreSQL schema of its own."""
+    with fresh_database(request.param, tmp_path_factory.mktemp("db")) as url:
+        yield url
 
 
 @pytest.fixture

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import os
 import socket
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -25,6 +23,7 @@ from appblocks.engine.users import create_user
 from appblocks.server.app import create_app
 from appblocks.server.runtime import Runtime
 from appblocks.server.settings import Settings
+from tests.conftest import fresh_database
 
 PASSWORD = "a long enough password"
 
@@ -184,23 +183,8 @@ def module_db_url(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
     """Like `db_url`, but shared by the tests of one module (installs and argon2 are slow)."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'shipped.db'}"
-        return
-    pg_url = os.environ.get("APPBLOCKS_TEST_PG_URL")
-    if not pg_url:
-        pytest.skip("PostgreSQL tests need APPBLOCKS_TEST_PG_URL")
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(pg_url)
-    with admin.begin() as conn:
-        conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
-    url = sa.make_url(pg_url).update_query_dict({"options": f"-csearch_path={schema}"})
-    try:
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with admin.begin() as conn:
-            conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
-        admin.dispose()
+    with fresh_database(request.param, tmp_path_factory.mktemp("db")) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
