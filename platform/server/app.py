@@ -7,7 +7,7 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
 
-from appblocks.server import api_apps, api_records, api_workflows, auth, pages
+from appblocks.server import api_apps, api_blueprints, api_records, api_workflows, auth, pages
 from appblocks.server.limits import BodyLimit, BodyTooLarge
 from appblocks.server.openapi import install_openapi
 from appblocks.server.problems import install_handlers, problem_response
@@ -40,6 +40,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     app.include_router(auth.router)
     app.include_router(api_apps.router)
     app.include_router(pages.router)
+    app.include_router(api_blueprints.router)
     app.include_router(api_workflows.router)
     app.include_router(api_records.router)
     app.mount("/static", StaticFiles(packages=[("appblocks.ui", "static")]), name="static")

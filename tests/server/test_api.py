@@ -127,3 +127,40 @@ def test_openapi_has_typed_schemas_per_entity(live: Live) -> None:
     assert schema["properties"]["amount"]["minimum"] == 0
     assert "customer" in schema["required"]
     assert "number" not in schema["properties"]  # an autonumber is never input
+
+
+FLEET = """
+blueprint: fleet
+version: 1.0.0
+entities:
+  car:
+    title: plate
+    fields:
+      plate: {type: text, required: true}
+roles:
+  driver: {permissions: {car: [read]}}
+data:
+  car: [{plate: A-1}]
+"""
+
+
+def test_blueprint_import_over_rest_updates_the_api_without_a_restart(live: Live) -> None:
+    yaml_headers = {"content-type": "application/yaml"}
+    with live.client("clerk1") as c:
+        assert c.post("/api/v1/blueprints", content=FLEET, headers=yaml_headers).status_code == 403
+    with live.client("admin1") as c:
+        plan = c.post("/api/v1/blueprints?dry_run=true", content=FLEET, headers=yaml_headers)
+        assert plan.status_code == 200 and "create table fleet_car" in plan.json()["plan"]
+        assert c.get("/api/v1/fleet/car").status_code == 404  # a dry run changes nothing
+        bad = c.post(
+            "/api/v1/blueprints", content=FLEET.replace("text", "txt"), headers=yaml_headers
+        )
+        assert bad.status_code == 422
+        assert any(e.get("line") == 8 for e in bad.json()["errors"])
+        done = c.post("/api/v1/blueprints?with_data=true", content=FLEET, headers=yaml_headers)
+        assert done.status_code == 201, done.text
+        assert [r["plate"] for r in c.get("/api/v1/fleet/car").json()["items"]] == ["A-1"]
+        assert "/api/v1/fleet/car" in c.get("/openapi.json").json()["paths"]
+        exported = c.get("/api/v1/blueprints/fleet/export")
+        assert exported.status_code == 200 and "plate:" in exported.text
+        assert c.get("/api/v1/blueprints/nothing/export").status_code == 404
