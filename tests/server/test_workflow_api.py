@@ -36,6 +36,11 @@ entities:
       - when: "urgent and not due"
         field: due
         error: {en: An urgent order needs a due date, zh-CN: 紧急订单必须填写交期}
+  receipt:
+    title: note
+    fields:
+      note: {type: text}
+      po: {type: link, to: po}
   po_line:
     fields:
       quantity: {type: decimal, min: 0}
@@ -57,9 +62,17 @@ workflows:
           - {name: board, approvers: [{role: manager}, {role: cfo}], mode: all, when: "total >= 100000"}
     on_enter:
       approved: [{set: {approved_at: "now()"}}]
+automations:
+  expect_goods:
+    on: {entity: po, events: [state_entered], states: [approved]}
+    do: [{create: {entity: receipt, values: {note: "'expected for ' + number", po: "id"}}}]
+  urgent_flag:
+    on: {entity: po, events: [field_changed], fields: [urgent]}
+    when: "urgent"
+    do: [{notify: {roles: [manager], subject: "PO {number} is urgent"}}]
 roles:
   buyer: {permissions: {vendor: [read, create], po: [read, create, update, submit], po_line: [read, create, update]}}
-  manager: {permissions: {vendor: [read], po: [read]}}
+  manager: {permissions: {vendor: [read], po: [read], receipt: [read]}}
   cfo: {permissions: {vendor: [read], po: [read]}}
 data:
   vendor: [{name: Acme}]
@@ -152,3 +165,22 @@ def test_big_order_needs_the_cfo_too_and_rejection_needs_a_comment(buy: Live) ->
             conn.execute(sa.text("SELECT count(*) FROM ab_task WHERE status = 'open'")).scalar()
             == 0
         )
+
+
+def test_automations_run_from_api_saves(buy: Live) -> None:
+    with buy.client("b1") as c:
+        po = _po(c, 10)
+        url = f"/api/v1/buy/po/{po['id']}"
+        changed = c.patch(
+            url, json={"urgent": True, "due": "2026-12-24", "_version": po["_version"]}
+        )
+        assert changed.status_code == 200, changed.text
+        c.post(f"{url}/transitions/submit")
+    with buy.engine.connect() as conn:
+        notes = conn.execute(sa.text("SELECT user_name, subject FROM ab_notification")).all()
+    assert ("m1", f"PO {po['number']} is urgent") in [tuple(n) for n in notes]
+    with buy.client("m1") as c:
+        task = c.get("/api/v1/tasks").json()["items"][0]
+        c.post(f"/api/v1/tasks/{task['id']}/approve")
+        receipts = c.get("/api/v1/buy/receipt").json()["items"]
+    assert [(r["note"], r["po"]) for r in receipts] == [(f"expected for {po['number']}", po["id"])]
