@@ -225,21 +225,32 @@ def cmd_user_create(args: argparse.Namespace) -> int:
 # --- server and worker ----------------------------------------------------------------------
 
 
-def demo_users(engine: sa.Engine, roles: Sequence[str]) -> list[tuple[str, str, str]]:
-    """One user per role (named after it) with a fresh random password; (user, role, password)."""
+def demo_users(engine: sa.Engine, roles: Sequence[str]) -> list[tuple[str, str, str, str]]:
+    """One user per role with a fresh random password; (user, role, password, attributes).
+
+    A portal role's user gets the attributes its record rules read (e.g. the supplier it
+    belongs to), taken from the demo data, so the portal shows something."""
     import secrets
 
+    from appblocks.engine.access import AccessPolicy, sample_attributes
+    from appblocks.engine.catalog import Catalog
     from appblocks.engine.users import UserError, create_user
 
     made = []
     with engine.begin() as conn:
+        catalog = Catalog.load(conn)
+        policy = AccessPolicy(catalog)
         for role in roles:
             password = secrets.token_urlsafe(12)
+            attributes = sample_attributes(conn, catalog, policy, role)
             try:
-                create_user(conn, f"demo_{role}", password=password, roles=[role])
+                create_user(
+                    conn, f"demo_{role}", password=password, roles=[role], attributes=attributes
+                )
             except UserError:
                 continue  # created by an earlier --demo run: its password was printed then
-            made.append((f"demo_{role}", role, password))
+            shown = ", ".join(f"{k}={v}" for k, v in attributes.items())
+            made.append((f"demo_{role}", role, password, shown))
     return made
 
 
@@ -261,8 +272,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         made = demo_users(runtime.engine, roles)
         if made:
             print("Demo users (passwords are shown once):")
-            for user, role, password in made:
-                print(f"  {user:<28} {role:<22} {password}")
+            for user, role, password, attributes in made:
+                print(f"  {user:<28} {role:<22} {password}  {attributes}".rstrip())
         else:
             print("Demo users exist already (their passwords were printed when they were made).")
     uvicorn.run(create_app(settings, runtime), host=host, port=args.port, log_level="info")

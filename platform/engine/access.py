@@ -177,3 +177,50 @@ class AccessPolicy:
             if f not in hidden and all(g.fields.get(f, "write") != "write" for g in grants)
         )
         return Scope(entity, predicate, hidden, read_only, frozenset(owners))
+
+
+def _rule_attributes(where: Any, found: dict[str, str], key: str = "") -> None:
+    """Collect `attr -> field path` for every `$user.<attr>` a rule compares a path with."""
+    if isinstance(where, Mapping):
+        for k, value in where.items():
+            if k in ("and", "or") and isinstance(value, list):
+                for part in value:
+                    _rule_attributes(part, found)
+            elif isinstance(value, str) and value.startswith("$user."):
+                found.setdefault(value[len("$user.") :], str(k))
+            elif isinstance(value, Mapping):
+                for op_value in value.values():
+                    if isinstance(op_value, str) and op_value.startswith("$user."):
+                        found.setdefault(op_value[len("$user.") :], str(k))
+
+
+def sample_attributes(
+    connection: sa.Connection, catalog: Catalog, policy: AccessPolicy, role: str
+) -> dict[str, Any]:
+    """Attribute values that give a demo user of `role` something to see: for each
+    `$user.<attr>` in its rules, the value the rule's field path has on a real record."""
+    values: dict[str, Any] = {}
+    for entity, grant in policy.grants.get(role, {}).items():
+        paths: dict[str, str] = {}
+        _rule_attributes(grant.where, paths)
+        for attr, path in paths.items():
+            if attr in values:
+                continue
+            current, parts = entity, path.split(".")
+            for part in parts[:-1]:
+                field = catalog.entity(current).fields.get(part)
+                if field is None or not field.target:
+                    break
+                current = field.target
+            else:
+                column = catalog.table(current).c.get(parts[-1])
+                if column is not None:
+                    first = connection.execute(
+                        sa.select(column)
+                        .where(column.is_not(None))
+                        .order_by(catalog.table(current).c.id)
+                        .limit(1)
+                    ).scalar()
+                    if first is not None:
+                        values[attr] = first
+    return values
