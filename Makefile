@@ -32,6 +32,7 @@ test: install-test
 	$(BIN)/pytest -q $(PYTEST_ARGS)
 
 bench: install-test
+	command -v wrk >/dev/null || apt-get install -y wrk || echo "wrk is missing and apt-get could not install it: the API benchmark marks its figures missing"
 	$(PY) bench/run.py
 
 lint: install-test

@@ -150,7 +150,8 @@ def authenticate(
     return identity_of(connection, username)
 
 
-def _digest(token: str) -> str:
+def token_digest(token: str) -> str:
+    """The hash under which a bearer token is stored (and may be cached)."""
     return hashlib.sha256(token.encode()).hexdigest()
 
 
@@ -163,32 +164,57 @@ def issue_token(
     now = utcnow()
     connection.execute(
         sa.insert(Token).values(
-            user_id=user_id, token_hash=_digest(token), created_at=now, expires_at=now + lifetime
+            user_id=user_id,
+            token_hash=token_digest(token),
+            created_at=now,
+            expires_at=now + lifetime,
         )
     )
     return token
 
 
+# Built once: every API request runs it (a reused statement skips SQLAlchemy's cache-key walk).
+_USERS: sa.Table = User.__table__  # type: ignore[assignment]
+_TOKENS: sa.Table = Token.__table__  # type: ignore[assignment]
+_TOKEN_IDENTITY = (
+    sa.select(
+        _USERS.c.name, _USERS.c.roles, _USERS.c.attributes, _USERS.c.locale, _TOKENS.c.expires_at
+    )
+    .select_from(_TOKENS.join(_USERS, _TOKENS.c.user_id == _USERS.c.id))
+    .where(
+        _TOKENS.c.token_hash == sa.bindparam("digest"),
+        _TOKENS.c.expires_at > sa.bindparam("now", type_=_TOKENS.c.expires_at.type),
+        _TOKENS.c.revoked_at.is_(None),
+        _USERS.c.active.is_(True),
+    )
+)
+
+
+def identity_for_digest(
+    connection: sa.Connection, digest: str
+) -> tuple[Identity, dt.datetime] | None:
+    """The identity behind a token's digest and when the token expires, if it is known,
+    unexpired and not revoked and its user active (one query)."""
+    row = connection.execute(_TOKEN_IDENTITY, {"digest": digest, "now": utcnow()}).first()
+    if row is None:
+        return None
+    identity = Identity(
+        row.name, frozenset(row.roles or ()), dict(row.attributes or {}), row.locale
+    )
+    return identity, row.expires_at
+
+
 def identity_for_token(connection: sa.Connection, token: str) -> Identity | None:
     """The identity a bearer token stands for, if it is known, unexpired and not revoked."""
-    row = connection.execute(
-        sa.select(User.name)
-        .join(Token, Token.user_id == User.id)
-        .where(
-            Token.token_hash == _digest(token),
-            Token.expires_at > utcnow(),
-            Token.revoked_at.is_(None),
-            User.active.is_(True),
-        )
-    ).first()
-    return identity_of(connection, row.name) if row else None
+    found = identity_for_digest(connection, token_digest(token))
+    return found[0] if found else None
 
 
 def revoke_token(connection: sa.Connection, token: str) -> bool:
     """Revoke a token; whether it existed."""
     result = connection.execute(
         sa.update(Token)
-        .where(Token.token_hash == _digest(token), Token.revoked_at.is_(None))
+        .where(Token.token_hash == token_digest(token), Token.revoked_at.is_(None))
         .values(revoked_at=utcnow())
     )
     return bool(result.rowcount)

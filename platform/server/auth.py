@@ -8,10 +8,17 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 
 from appblocks.engine.db import reading
-from appblocks.engine.users import Identity, authenticate, identity_for_token, identity_of
-from appblocks.engine.users import issue_token, revoke_token, throttled
+from appblocks.engine.users import (
+    Identity,
+    authenticate,
+    identity_of,
+    issue_token,
+    revoke_token,
+    throttled,
+)
 from appblocks.server.problems import Problem
 from appblocks.server.runtime import Runtime
 
@@ -20,8 +27,9 @@ CSRF_HEADER = "x-csrf-token"
 CSRF_FIELD = "csrf_token"
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
     """The process's runtime (engine and catalog)."""
+    # async: FastAPI runs a plain `def` dependency in a worker thread, a hop per request.
     runtime: Runtime = request.app.state.runtime
     return runtime
 
@@ -51,21 +59,34 @@ async def _check_csrf(request: Request) -> None:
         raise Problem(403, "CSRF token missing or wrong: reload the page and try again")
 
 
-async def current_identity(request: Request, runtime: RuntimeDep) -> Identity:
+async def current_identity(request: Request) -> Identity:
     """The signed-in identity (bearer token, else session cookie); 401 when there is none."""
-    cached = getattr(request.state, "identity", None)
+    # The runtime is read here, not injected: a sub-dependency costs FastAPI a second solve
+    # on every request.
+    runtime: Runtime = request.app.state.runtime
+    cached: Identity | None = getattr(request.state, "identity", None)
     if cached is not None:
-        return cached  # type: ignore[no-any-return]
+        return cached
     header = request.headers.get("authorization", "")
     identity: Identity | None = None
     if header:
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token:
-            raise Problem(401, "use 'Authorization: Bearer <token>'", headers={"WWW-Authenticate": "Bearer"})
-        with reading(runtime.engine) as conn:
-            identity = identity_for_token(conn, token.strip())
+            raise Problem(
+                401, "use 'Authorization: Bearer <token>'", headers={"WWW-Authenticate": "Bearer"}
+            )
+        token = token.strip()
+        # Cached for a couple of seconds (see runtime.py); a miss reads the database in a
+        # worker thread, never on the event loop.
+        identity = runtime.cached_identity(token)
         if identity is None:
-            raise Problem(401, "the token is unknown, expired or revoked", headers={"WWW-Authenticate": "Bearer"})
+            identity = await run_in_threadpool(runtime.token_identity, token)
+        if identity is None:
+            raise Problem(
+                401,
+                "the token is unknown, expired or revoked",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
     else:
         name = request.session.get("user")
         if name:
@@ -114,6 +135,7 @@ def revoke(request: Request, runtime: RuntimeDep, identity: IdentityDep) -> None
     _, _, value = request.headers.get("authorization", "").partition(" ")
     with runtime.engine.begin() as conn:
         revoke_token(conn, value.strip())
+    runtime.forget_token(value.strip())
 
 
 @router.get("/me", summary="The signed-in user")
