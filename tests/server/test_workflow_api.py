@@ -22,11 +22,13 @@ entities:
     title: name
     fields:
       name: {type: text, required: true}
+      orders_seen: {type: integer}
   po:
     title: number
     fields:
       number: {type: autonumber, format: "PO-{seq:04}"}
       vendor: {type: link, to: vendor, required: true}
+      vendor_orders_seen: {type: lookup, via: vendor, field: orders_seen}
       lines: {type: lines, to: po_line}
       total: {type: money, rollup: {over: lines, agg: sum, field: amount}}
       approved_at: {type: datetime}
@@ -66,6 +68,9 @@ automations:
   expect_goods:
     on: {entity: po, events: [state_entered], states: [approved]}
     do: [{create: {entity: receipt, values: {note: "'expected for ' + number", po: "id"}}}]
+  count_orders:
+    on: {entity: po, events: [created, deleted]}
+    do: [{update: {record: vendor, values: {orders_seen: "(vendor_orders_seen or 0) + 1"}}}]
   urgent_flag:
     on: {entity: po, events: [field_changed], fields: [urgent]}
     when: "urgent"
@@ -184,3 +189,34 @@ def test_automations_run_from_api_saves(buy: Live) -> None:
         c.post(f"/api/v1/tasks/{task['id']}/approve")
         receipts = c.get("/api/v1/buy/receipt").json()["items"]
     assert [(r["note"], r["po"]) for r in receipts] == [(f"expected for {po['number']}", po["id"])]
+
+
+def test_delegation_through_the_inbox(buy: Live) -> None:
+    with buy.engine.begin() as conn:
+        create_user(conn, "m2", password=PASSWORD, roles=["manager"])
+    with buy.client("b1") as c:
+        po = _po(c, 10)
+        c.post(f"/api/v1/buy/po/{po['id']}/transitions/submit")
+    with buy.client("m1") as c:
+        task = c.get("/api/v1/tasks").json()["items"][0]
+        bad = c.post(f"/api/v1/tasks/{task['id']}/delegate", json={"comment": "no target"})
+        assert bad.status_code == 422
+        moved = c.post(f"/api/v1/tasks/{task['id']}/delegate", json={"to": "m2", "comment": "away"})
+        assert moved.status_code == 200, moved.text
+    with buy.client("m2") as c:
+        mine = c.get("/api/v1/tasks").json()["items"]
+        assert len(mine) == 1 and mine[0]["assignee_user"] == "m2"
+        assert c.post(f"/api/v1/tasks/{mine[0]['id']}/approve").status_code == 200
+        assert c.get(f"/api/v1/buy/po/{po['id']}").json()["_state"] == "approved"
+
+
+def test_created_and_deleted_triggers_update_the_linked_record(buy: Live) -> None:
+    with buy.client("b1") as c:
+        first = _po(c, 1)
+        _po(c, 2)
+        assert c.get("/api/v1/buy/vendor/1").json()["orders_seen"] == 2
+    with buy.engine.begin() as conn:
+        create_user(conn, "root", password=PASSWORD, roles=["admin"])
+    with buy.client("root") as c:
+        assert c.delete(f"/api/v1/buy/po/{first['id']}").status_code == 204
+        assert c.get("/api/v1/buy/vendor/1").json()["orders_seen"] == 3
