@@ -47,12 +47,6 @@ class Scope:
     read_only: frozenset[str] = frozenset()
     owner_fields: frozenset[str] = frozenset()  # `user` fields a rule names: filled on create
 
-    def visible(self, record: Mapping[str, Any]) -> dict[str, Any]:
-        """The record without the fields this identity may not see."""
-        if not self.hidden:
-            return dict(record)
-        return {k: v for k, v in record.items() if k not in self.hidden}
-
 
 def _grant(role: str, portal: bool, body: Any) -> Grant:
     if isinstance(body, list | tuple):

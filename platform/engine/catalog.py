@@ -163,6 +163,15 @@ def write_blueprint(connection: sa.Connection, blueprint: Mapping[str, Any]) -> 
         connection.execute(sa.insert(App).values(app=app, installed_at=utcnow(), **values))
 
 
+def fingerprint(connection: sa.Connection) -> tuple[object, ...]:
+    """A cheap stamp of the installed documents: it changes when any document changes, so a
+    cached catalog is rebuilt only then (reading every document costs far more)."""
+    row = connection.execute(
+        sa.select(sa.func.count(Document.id), sa.func.max(Document.updated_at))
+    ).one()
+    return (row[0], row[1])
+
+
 def installed_apps(connection: sa.Connection) -> list[tuple[str, str]]:
     """(app, version) of every installed app."""
     rows = connection.execute(sa.select(App.app, App.version).order_by(App.app))

@@ -18,8 +18,8 @@ from fastapi.responses import JSONResponse
 from appblocks.engine.access import Scope
 from appblocks.engine.audit import history
 from appblocks.engine.db import reading
-from appblocks.engine.record_errors import FieldError, NotFound, RecordErrors
 from appblocks.engine.query import compile_search
+from appblocks.engine.record_errors import FieldError, NotFound, RecordErrors
 from appblocks.engine.rules import user_context
 from appblocks.engine.users import Identity
 from appblocks.server.auth import IdentityDep, RuntimeDep
@@ -73,10 +73,6 @@ def record_json(
 ) -> dict[str, Any]:
     """A record as JSON, without what this identity may not see (lines and links too)."""
     return Viewer(loaded, identity).strip(entity, loaded.store.to_json(entity, record))
-
-
-def _out(loaded: Loaded, scope: Scope, entity: str, record: dict[str, Any]) -> dict[str, Any]:
-    return scope.visible(loaded.store.to_json(entity, record))
 
 
 def resolve_entity(loaded: Loaded, app: str, entity: str) -> str:
@@ -353,10 +349,7 @@ def record_history(
     qualified = _entity(loaded, app, entity)
     scope = _scope(loaded, identity, qualified, "read")
     with reading(runtime.engine) as conn:
-        try:
-            loaded.store.get(conn, qualified, record_id, scope=scope.predicate)
-        except NotFound:
-            raise
+        loaded.store.check_exists(conn, qualified, record_id, scope=scope.predicate)
         items = history(conn, qualified, record_id)
     Viewer(loaded, identity).strip_history(qualified, items)
     return JSONResponse({"items": json.loads(json.dumps(items, default=str))})

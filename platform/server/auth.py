@@ -46,7 +46,8 @@ def csrf_token(request: Request) -> str:
     return str(token)
 
 
-async def _check_csrf(request: Request) -> None:
+async def check_csrf(request: Request) -> None:
+    """403 unless the request carries the session's CSRF token (header or form field)."""
     expected = request.session.get("csrf")
     given = request.headers.get(CSRF_HEADER)
     if given is None and request.headers.get("content-type", "").startswith(
@@ -96,7 +97,7 @@ async def current_identity(request: Request) -> Identity:
             raise Problem(401, "sign in first", headers={"WWW-Authenticate": "Bearer"})
         # A cookie is sent by the browser on its own: unsafe requests must prove intent.
         if request.method not in SAFE_METHODS:
-            await _check_csrf(request)
+            await check_csrf(request)
     request.state.identity = identity
     return identity
 
@@ -119,13 +120,10 @@ def token(
         if throttled(conn, username):
             raise Problem(429, "too many failed sign-ins for this user; wait 15 minutes")
         identity = authenticate(conn, username, password, address=address)
-        if identity is None:
-            failure = Problem(401, "wrong user name or password")
-        else:
-            issued = issue_token(conn, identity.name)
-    # The failed attempt is committed above (so throttling counts it) before we answer 401.
-    if identity is None:
-        raise failure
+        issued = issue_token(conn, identity.name) if identity is not None else None
+    # Raised after the block: the failed attempt must commit so that throttling counts it.
+    if issued is None:
+        raise Problem(401, "wrong user name or password")
     return JSONResponse({"access_token": issued, "token_type": "bearer"})
 
 

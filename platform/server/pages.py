@@ -12,7 +12,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from appblocks.engine.i18n import translate
 from appblocks.engine.users import authenticate, throttled
-from appblocks.server.auth import RuntimeDep, _check_csrf, csrf_token
+from appblocks.server.auth import RuntimeDep, check_csrf, csrf_token
 from appblocks.server.problems import locale_of
 
 templates = Jinja2Templates(
@@ -57,7 +57,7 @@ async def login(
     next: Annotated[str | None, Form()] = None,
 ) -> Response:
     """Check the password, start a session, go where the user was heading."""
-    await _check_csrf(request)
+    await check_csrf(request)
     locale = locale_of(request)
     address = request.client.host if request.client else None
     with runtime.engine.begin() as conn:
@@ -82,7 +82,7 @@ async def login(
 @router.post("/logout")
 async def logout(request: Request) -> Response:
     """End the session."""
-    await _check_csrf(request)
+    await check_csrf(request)
     request.session.clear()
     return RedirectResponse("/login", status_code=303)
 

@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 
 from appblocks.engine.access import AccessPolicy, Scope
-from appblocks.engine.catalog import Catalog
+from appblocks.engine.catalog import Catalog, fingerprint
 from appblocks.engine.db import create_engine, reading
-from appblocks.engine.models import Document, utcnow
+from appblocks.engine.models import utcnow
 from appblocks.engine.platform_db import upgrade
 from appblocks.engine.records import RecordStore
 from appblocks.engine.users import Identity, identity_for_digest, token_digest
@@ -83,20 +83,14 @@ class Runtime:
         self._checked = 0.0
         self._loaded = self._load()
 
-    def _fingerprint(self, conn: sa.Connection) -> tuple[object, ...]:
-        row = conn.execute(
-            sa.select(sa.func.count(Document.id), sa.func.max(Document.updated_at))
-        ).one()
-        return (row[0], row[1])
-
     def _load(self) -> Loaded:
         with reading(self.engine) as conn:
-            fingerprint = self._fingerprint(conn)
+            stamp = fingerprint(conn)
             catalog = Catalog.load(conn)
         # The store computes fields, checks rules, starts workflows and runs automations:
         # the same logic as every other channel (see workflows/assembly.py).
         logic = assemble(catalog)
-        return Loaded(fingerprint, catalog, logic.store, AccessPolicy(catalog), logic.workflows)
+        return Loaded(stamp, catalog, logic.store, AccessPolicy(catalog), logic.workflows)
 
     def current(self) -> Loaded:
         """The current generation, re-read if documents changed since the last check."""
@@ -106,8 +100,8 @@ class Runtime:
         with self._lock:
             if now - self._checked >= self.settings.catalog_ttl_seconds:
                 with reading(self.engine) as conn:
-                    fingerprint = self._fingerprint(conn)
-                if fingerprint != self._loaded.fingerprint:
+                    stamp = fingerprint(conn)
+                if stamp != self._loaded.fingerprint:
                     self._loaded = self._load()
                 self._checked = time.monotonic()
         return self._loaded

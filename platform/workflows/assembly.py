@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from appblocks.engine.catalog import Catalog
+from appblocks.engine.catalog import Catalog, fingerprint
 from appblocks.engine.compute import build_store
 from appblocks.engine.events import EventBus
 from appblocks.engine.records import RecordStore
@@ -83,9 +83,12 @@ class LogicCache:
 
     def __init__(self) -> None:
         self._logic: Logic | None = None
+        self._stamp: tuple[object, ...] | None = None
 
     def __call__(self, conn: sa.Connection) -> Logic:
-        catalog = Catalog.load(conn)
-        if self._logic is None or self._logic.catalog.version != catalog.version:
-            self._logic = assemble(catalog)
+        # Every job asks; reading all documents per job would cost more than most jobs do.
+        stamp = fingerprint(conn)
+        if self._logic is None or stamp != self._stamp:
+            self._logic = assemble(Catalog.load(conn))
+            self._stamp = stamp
         return self._logic
