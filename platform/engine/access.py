@@ -165,10 +165,13 @@ class AccessPolicy:
         predicate = None if unrestricted else sa.or_(*predicates)
         fields = self.catalog.entity(entity).fields
         hidden = frozenset(f for f in fields if all(g.fields.get(f) == "hidden" for g in grants))
+        # A field the blueprint marks read_only (set by workflows and automations, e.g. the
+        # approved total an order may not outgrow) is read-only for every role's own writes.
         read_only = frozenset(
             f
-            for f in fields
-            if f not in hidden and all(g.fields.get(f, "write") != "write" for g in grants)
+            for f, spec in fields.items()
+            if f not in hidden
+            and (spec.get("read_only") or all(g.fields.get(f, "write") != "write" for g in grants))
         )
         return Scope(entity, predicate, hidden, read_only, frozenset(owners))
 

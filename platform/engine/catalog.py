@@ -119,17 +119,22 @@ class Catalog:
 
 
 def read_documents(connection: sa.Connection, app: str | None = None) -> list[Doc]:
-    """Installed documents, the custom layer over the base, in their stored order."""
+    """Installed documents, the custom layer over the base, in their stored order. A custom
+    document whose body is JSON null is a tombstone: neither it nor the base document of the
+    same kind, app and name is read (the customisation deleted that shipped document)."""
     query = sa.select(Document.kind, Document.app, Document.name, Document.layer, Document.body)
     if app is not None:
         query = query.where(Document.app == app)
     query = query.order_by(Document.app, Document.position, Document.id)
     chosen: dict[tuple[str, str, str], Doc] = {}
+    hidden: set[tuple[str, str, str]] = set()
     for kind, doc_app, name, layer, body in connection.execute(query):
         key = (kind, doc_app, name)
-        if layer == "custom" or key not in chosen:
+        if layer == "custom" and body is None:
+            hidden.add(key)
+        elif layer == "custom" or key not in chosen:
             chosen[key] = Doc(kind, doc_app, name, body)
-    return list(chosen.values())
+    return [doc for key, doc in chosen.items() if key not in hidden]
 
 
 def write_blueprint(connection: sa.Connection, blueprint: Mapping[str, Any]) -> None:

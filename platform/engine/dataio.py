@@ -6,7 +6,9 @@ import csv
 import io
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Container, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from pathlib import Path
 from typing import IO, Any
 
@@ -16,7 +18,8 @@ from appblocks.engine.catalog import Catalog
 from appblocks.engine.compute import build_store
 from appblocks.engine.fieldtypes import FieldValueError
 from appblocks.engine.records import RecordErrors, RecordStore
-from appblocks.engine.references import TitleResolver, UnknownReference
+from appblocks.engine.references import TitleResolver, UnknownReference, Visible
+from appblocks.engine.sandbox_values import UserContext
 from appblocks.engine.spec import EntitySpec, FieldSpec
 
 CHUNK = 5000
@@ -34,28 +37,42 @@ class ImportFailed(Exception):
 # --- reading ----------------------------------------------------------------------------------
 
 
+def _sniffed(handle: IO[str]) -> Iterator[list[str]]:
+    sample = handle.read(4096)
+    handle.seek(0)
+    try:
+        dialect: Any = csv.Sniffer().sniff(sample, delimiters=",;\t")
+    except csv.Error:
+        dialect = csv.excel
+    yield from csv.reader(handle, dialect)
+
+
 def _csv_rows(path: Path) -> Iterator[list[str]]:
     # utf-8-sig: Excel writes a BOM in front of UTF-8 CSV files.
     with path.open(newline="", encoding="utf-8-sig") as handle:
-        sample = handle.read(4096)
-        handle.seek(0)
-        try:
-            dialect: Any = csv.Sniffer().sniff(sample, delimiters=",;\t")
-        except csv.Error:
-            dialect = csv.excel
-        yield from csv.reader(handle, dialect)
+        yield from _sniffed(handle)
 
 
-def _xlsx_rows(path: Path) -> Iterator[list[str]]:
+def csv_rows(text: str) -> Iterator[list[str]]:
+    """The rows of CSV text already in memory (an upload), its delimiter sniffed."""
+    return _sniffed(io.StringIO(text.removeprefix("\ufeff"), newline=""))
+
+
+def xlsx_rows(source: Path | IO[bytes]) -> Iterator[list[str]]:
+    """The rows of the first sheet of an XLSX workbook (a path or an open binary file)."""
     from openpyxl import load_workbook
 
-    workbook = load_workbook(path, read_only=True, data_only=True)
+    workbook = load_workbook(source, read_only=True, data_only=True)
     try:
         sheet = workbook.worksheets[0]
         for values in sheet.iter_rows(values_only=True):
             yield ["" if v is None else _cell_text(v) for v in values]
     finally:
         workbook.close()
+
+
+def _xlsx_rows(path: Path) -> Iterator[list[str]]:
+    return xlsx_rows(path)
 
 
 def _cell_text(value: Any) -> str:
@@ -136,12 +153,34 @@ class _Progress:
         sys.stderr.flush()
 
 
+@dataclass(frozen=True)
+class RowProblem:
+    """One bad cell or row of an import: the file's row (the header is row 1), the column
+    and field to blame, and why (English `message`; `code` and `params` to translate)."""
+
+    row: int | None
+    field: str
+    message: str
+    column: int | None = None  # the file's column number (1-based), when one is to blame
+    code: str = "invalid"
+    params: Mapping[str, Any] = dataclass_field(default_factory=dict)
+    cell: bool = False  # the cell's text could not be read as the field's value
+
+    def __str__(self) -> str:
+        if self.row is None and not self.field:
+            return self.message
+        row = "?" if self.row is None else self.row
+        if self.cell:
+            return f"row {row}, column {self.column} ({self.field}): {self.message}"
+        return f"row {row}, column {self.field}: {self.message}"
+
+
 def _convert(
-    fields: list[FieldSpec | None],
+    fields: Sequence[FieldSpec | None],
     cells: list[str],
     resolver: TitleResolver,
     row_number: int,
-    problems: list[str],
+    problems: list[RowProblem],
 ) -> dict[str, Any] | None:
     values: dict[str, Any] = {}
     ok = True
@@ -159,10 +198,133 @@ def _convert(
                 ]
             else:
                 values[field.name] = field.ftype.from_text(cell, field)
-        except (FieldValueError, UnknownReference) as exc:
+        except UnknownReference as exc:
             ok = False
-            problems.append(f"row {row_number}, column {number} ({field.name}): {exc}")
+            problems.append(
+                RowProblem(
+                    row_number, field.name, str(exc), number, "link_unknown",
+                    {"value": cell.strip(), "target": field.target or ""}, cell=True,
+                )
+            )  # fmt: skip
+        except FieldValueError as exc:
+            ok = False
+            problems.append(RowProblem(row_number, field.name, str(exc), number, cell=True))
     return values if ok else None
+
+
+def load_rows(
+    connection: sa.Connection,
+    catalog: Catalog,
+    entity_name: str,
+    fields: Sequence[FieldSpec | None],
+    rows: Iterable[list[str]],
+    *,
+    first_row: int = 2,
+    actor: str | None = None,
+    user: UserContext | None = None,
+    store: RecordStore | None = None,
+    fixed: Mapping[str, Any] | None = None,
+    skip: Container[int] = (),
+    scope: sa.ColumnElement[bool] | None = None,
+    progress: Callable[[int], None] | None = None,
+    chunk_size: int = CHUNK,
+    max_problems: int = MAX_PROBLEMS,
+    visible: Visible | None = None,
+) -> tuple[int, list[RowProblem]]:
+    """Create a record from each row (after the header, numbered from `first_row`), column i
+    filling `fields[i]` (None: skipped), in the caller's transaction; the number of rows read
+    and every problem found (the caller rolls back when there is any).
+
+    `fixed` values go into every record (owner fields); rows numbered in `skip` are left out;
+    a record outside `scope` (the caller's read rule) is a problem; `progress(done)` is told
+    how many rows were handled after each chunk; links by title find only the records
+    `visible` lets the caller read."""
+    if store is None:
+        store = build_store(catalog)
+    resolver = TitleResolver(connection, catalog, visible)
+    columns = {f.name: i for i, f in enumerate(fields, start=1) if f is not None}
+    table = catalog.table(entity_name)
+    problems: list[RowProblem] = []
+    chunk: list[dict[str, Any]] = []
+    chunk_rows: list[int] = []
+    done = 0
+
+    def save(values: list[dict[str, Any]], numbers: list[int]) -> None:
+        # The rows of a chunk without errors are saved again without the bad ones, so that
+        # their unique values and links are checked too: one run reports every bad row.
+        while values:
+            try:
+                ids = store.create_many(connection, entity_name, values, actor=actor, user=user)
+            except RecordErrors as exc:
+                bad: set[int] = set()
+                for error in exc.errors:
+                    row = numbers[error.index] if error.index is not None else None
+                    if error.index is not None:
+                        bad.add(error.index)
+                    top = error.field.split(".")[0]
+                    problems.append(
+                        RowProblem(
+                            row, error.field, error.message, columns.get(top), error.code,
+                            dict(error.params),
+                        )
+                    )  # fmt: skip
+                if not bad or len(bad) == len(values):
+                    return
+                keep = [i for i in range(len(values)) if i not in bad]
+                values = [values[i] for i in keep]
+                numbers = [numbers[i] for i in keep]
+                continue
+            if scope is not None and ids:
+                # A record the caller could not read afterwards must not come in through them.
+                seen = set(
+                    connection.execute(
+                        sa.select(table.c.id).where(table.c.id.in_(ids), scope)
+                    ).scalars()
+                )
+                for record_id, row in zip(ids, numbers, strict=False):
+                    if record_id not in seen:
+                        problems.append(
+                            RowProblem(
+                                row, "", "the record would fall outside the records you may see",
+                                code="outside_rule",
+                            )
+                        )  # fmt: skip
+            return
+
+    def flush() -> None:
+        save(list(chunk), list(chunk_rows))
+        chunk.clear()
+        chunk_rows.clear()
+
+    for row_number, cells in enumerate(rows, start=first_row):
+        if row_number in skip or not any(str(c).strip() for c in cells):
+            continue  # blank lines at the end of a sheet are not records
+        values = _convert(fields, cells, resolver, row_number, problems)
+        done += 1
+        # Rows after a bad one are still checked (and inserted, in a transaction that will
+        # roll back) so that one run reports every bad row, not just the first.
+        if values is not None:
+            if fixed:
+                values.update(fixed)
+            chunk.append(values)
+            chunk_rows.append(row_number)
+        if len(problems) >= max_problems:
+            problems.append(
+                RowProblem(
+                    None, "", f"stopped after {max_problems} problems", code="too_many",
+                    params={"count": max_problems},
+                )
+            )  # fmt: skip
+            break
+        if len(chunk) >= chunk_size:
+            flush()
+            if progress is not None:
+                progress(done)
+    if chunk:
+        flush()
+    if progress is not None:
+        progress(done)
+    return done, problems
 
 
 def import_rows(
@@ -185,45 +347,19 @@ def import_rows(
     fields, problems = header_map(entity, header)
     if problems:
         raise ImportFailed(problems)
-    if store is None:
-        store = build_store(catalog)
-    resolver = TitleResolver(connection, catalog)
     meter = _Progress(progress)
-    chunk: list[dict[str, Any]] = []
-    chunk_rows: list[int] = []
-    done = 0
 
-    def flush() -> None:
-        try:
-            store.create_many(connection, entity_name, chunk, actor=actor)
-        except RecordErrors as exc:
-            for error in exc.errors:
-                row = chunk_rows[error.index] if error.index is not None else "?"
-                problems.append(f"row {row}, column {error.field}: {error.message}")
-        chunk.clear()
-        chunk_rows.clear()
+    def counted(source: Iterator[list[str]]) -> Iterator[list[str]]:
+        for number, cells in enumerate(source, start=1):
+            yield cells
+            meter.update(number)
 
-    for row_number, cells in enumerate(iterator, start=2):
-        if not any(c.strip() for c in cells):
-            continue  # blank lines at the end of a sheet are not records
-        values = _convert(fields, cells, resolver, row_number, problems)
-        done += 1
-        # Rows after a bad one are still checked (and inserted, in a transaction that will
-        # roll back) so that one run reports every bad row, not just the first.
-        if values is not None:
-            chunk.append(values)
-            chunk_rows.append(row_number)
-        if len(problems) >= MAX_PROBLEMS:
-            problems.append(f"stopped after {MAX_PROBLEMS} problems")
-            break
-        if len(chunk) >= CHUNK:
-            flush()
-        meter.update(done)
-    if chunk:
-        flush()
+    done, found = load_rows(
+        connection, catalog, entity_name, fields, counted(iterator), actor=actor, store=store
+    )
     meter.update(done, final=True)
-    if problems:
-        raise ImportFailed(problems)
+    if found:
+        raise ImportFailed([str(p) for p in found])
     return done
 
 

@@ -51,6 +51,8 @@ class Document(Base):
     name: Mapped[str] = mapped_column(sa.String(63))
     layer: Mapped[str] = mapped_column(sa.String(16), default="base")
     version: Mapped[str] = mapped_column(sa.String(64))
+    # A custom-layer tombstone (a deleted shipped document) is the JSON value null, which
+    # sa.JSON writes for None as the text 'null': the column stays NOT NULL on both databases.
     body: Mapped[Any] = mapped_column(sa.JSON)
     checksum: Mapped[str] = mapped_column(sa.String(64))
     position: Mapped[int] = mapped_column(sa.Integer, default=0)
@@ -184,3 +186,90 @@ class Notification(Base):
     record_id: Mapped[int | None] = mapped_column(sa.BigInteger)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     read_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+
+
+class StoredFile(Base):
+    """An uploaded file (a `file` field's value or a record's attachment), kept in the database
+    so that every app server behind a load balancer sees it."""
+
+    __tablename__ = "ab_file"
+    __table_args__ = (sa.Index(None, "entity", "record_id"),)
+    id: Mapped[int] = mapped_column(ID_TYPE, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    name: Mapped[str] = mapped_column(sa.String(255))
+    content_type: Mapped[str] = mapped_column(sa.String(127))
+    size: Mapped[int] = mapped_column(sa.BigInteger)
+    data: Mapped[bytes] = mapped_column(sa.LargeBinary)
+    entity: Mapped[str | None] = mapped_column(sa.String(95))
+    record_id: Mapped[int | None] = mapped_column(sa.BigInteger)
+    created_by: Mapped[str | None] = mapped_column(sa.String(150))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class SavedView(Base):
+    """A user's own named list view: columns, filter, sort and search of one entity."""
+
+    __tablename__ = "ab_saved_view"
+    __table_args__ = (sa.UniqueConstraint("user_name", "entity", "name"),)
+    id: Mapped[int] = mapped_column(ID_TYPE, primary_key=True, autoincrement=True)
+    user_name: Mapped[str] = mapped_column(sa.String(150))
+    entity: Mapped[str] = mapped_column(sa.String(95))
+    name: Mapped[str] = mapped_column(sa.String(100))
+    body: Mapped[Any] = mapped_column(sa.JSON)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class ImportRun(Base):
+    """One import from the pages: the uploaded file, the column mapping, and its progress
+    (a table, not process memory, so that any server can report it)."""
+
+    __tablename__ = "ab_import"
+    id: Mapped[int] = mapped_column(ID_TYPE, primary_key=True, autoincrement=True)
+    user_name: Mapped[str] = mapped_column(sa.String(150))
+    entity: Mapped[str] = mapped_column(sa.String(95))
+    file_id: Mapped[int | None] = mapped_column(
+        ID_TYPE, sa.ForeignKey("ab_file.id", ondelete="SET NULL"), nullable=True
+    )
+    mapping: Mapped[Any] = mapped_column(sa.JSON, default=dict)
+    status: Mapped[str] = mapped_column(sa.String(16), default="uploaded")
+    total: Mapped[int] = mapped_column(sa.Integer, default=0)
+    done: Mapped[int] = mapped_column(sa.Integer, default=0)
+    errors: Mapped[Any] = mapped_column(sa.JSON, default=list)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+
+
+class Draft(Base):
+    """Unpublished designer edits of one app: the documents it started from and a stack of
+    edits with an undo/redo position (edits past `position` are the redo stack)."""
+
+    __tablename__ = "ab_draft"
+    __table_args__ = (sa.Index(None, "app", "status"),)
+    id: Mapped[int] = mapped_column(ID_TYPE, primary_key=True, autoincrement=True)
+    app: Mapped[str] = mapped_column(sa.String(31))
+    actor: Mapped[str | None] = mapped_column(sa.String(150))
+    status: Mapped[str] = mapped_column(sa.String(16), default="open")
+    baseline: Mapped[Any] = mapped_column(sa.JSON, default=list)
+    edits: Mapped[Any] = mapped_column(sa.JSON, default=list)
+    position: Mapped[int] = mapped_column(sa.Integer, default=0)
+    restores: Mapped[int | None] = mapped_column(sa.Integer, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class AppVersion(Base):
+    """A kept version of an app: its effective documents after an import, upgrade, publish
+    or restore, who made it, when and why (restoring one publishes it again)."""
+
+    __tablename__ = "ab_app_version"
+    __table_args__ = (sa.UniqueConstraint("app", "number"),)
+    id: Mapped[int] = mapped_column(ID_TYPE, primary_key=True, autoincrement=True)
+    app: Mapped[str] = mapped_column(sa.String(31))
+    number: Mapped[int] = mapped_column(sa.Integer)
+    source: Mapped[str] = mapped_column(sa.String(16))
+    base_version: Mapped[str | None] = mapped_column(sa.String(64))
+    documents: Mapped[Any] = mapped_column(sa.JSON)
+    plan: Mapped[str | None] = mapped_column(sa.Text)
+    actor: Mapped[str | None] = mapped_column(sa.String(150))
+    note: Mapped[str | None] = mapped_column(sa.Text)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
@@ -14,12 +15,22 @@ class UnknownReference(ValueError):
     """A link value that names no record."""
 
 
-class TitleResolver:
-    """Turns `"Acme"` into the id of the supplier titled Acme (or keeps an id as it is)."""
+#: The rows of an entity a caller may read: a predicate, None for all, False for none.
+Visible = Callable[[str], "sa.ColumnElement[bool] | None | bool"]
 
-    def __init__(self, connection: sa.Connection, catalog: Catalog) -> None:
+
+class TitleResolver:
+    """Turns `"Acme"` into the id of the supplier titled Acme (or keeps an id as it is).
+
+    With `visible`, titles are looked up only among the records the caller may read: an
+    import must not tell a user whether a record they cannot see exists."""
+
+    def __init__(
+        self, connection: sa.Connection, catalog: Catalog, visible: Visible | None = None
+    ) -> None:
         self.connection = connection
         self.catalog = catalog
+        self.visible = visible
         self._cache: dict[str, dict[str, int]] = {}
 
     def _titles(self, entity: str) -> dict[str, int]:
@@ -27,10 +38,14 @@ class TitleResolver:
             spec = self.catalog.entity(entity)
             table = self.catalog.table(entity)
             titles: dict[str, int] = {}
-            if spec.title:
+            rule = self.visible(entity) if self.visible is not None else None
+            if spec.title and rule is not False:
                 # One query per target entity, not per cell: imports resolve many rows.
                 column = table.c[spec.title]
-                for record_id, title in self.connection.execute(sa.select(table.c.id, column)):
+                query = sa.select(table.c.id, column)
+                if rule is not None and rule is not True:
+                    query = query.where(rule)
+                for record_id, title in self.connection.execute(query):
                     if title is not None:
                         titles.setdefault(str(title), record_id)
             self._cache[entity] = titles

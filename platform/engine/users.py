@@ -112,6 +112,11 @@ def identity_of(connection: sa.Connection, name: str) -> Identity | None:
     return Identity(row.name, frozenset(row.roles or ()), dict(row.attributes or {}), row.locale)
 
 
+def set_locale(connection: sa.Connection, name: str, locale: str) -> None:
+    """Keep a user's language (used before the browser's Accept-Language)."""
+    connection.execute(sa.update(User).where(User.name == name).values(locale=locale))
+
+
 def throttled(connection: sa.Connection, username: str, now: dt.datetime | None = None) -> bool:
     """Whether sign-ins for this user name are paused after too many failures."""
     now = now or utcnow()

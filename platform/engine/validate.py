@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from appblocks.engine.loader import BlueprintError, LoadedBlueprint, load_blueprint
+from appblocks.engine.validate_automations import check_automations
 from appblocks.engine.validate_context import Context
 from appblocks.engine.validate_data import check_data
 from appblocks.engine.validate_documents import (
-    check_automations,
     check_dashboards,
     check_document_names,
     check_forms,

@@ -1,19 +1,16 @@
-"""Cross-checks of the documents over entities: workflows, forms, views, dashboards, roles,
-automations. Each names entities, fields, states and roles that must exist."""
+"""Cross-checks of the documents over entities: workflows, forms, views, dashboards, roles
+(automations: `validate_automations.py`). Each names entities, fields, states and roles that
+must exist."""
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from collections.abc import Iterator, Mapping
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-from cronsim import CronSim, CronSimError
 
 from appblocks.engine.loader import KeyPath
 from appblocks.engine.names import NAME_PATTERN, name_problem
-from appblocks.engine.validate_context import SYSTEM_FIELDS, Context, mapping, state_names
+from appblocks.engine.validate_context import Context, mapping, state_names
 from appblocks.engine.validate_expr import ExpressionProblem, unknown_names
 from appblocks.engine.validate_fields import check_expression, computed_why, is_number_field
 from appblocks.engine.validate_workflows import (
@@ -24,13 +21,6 @@ from appblocks.engine.validate_workflows import (
 
 DOCUMENT_SECTIONS = ("forms", "workflows", "views", "dashboards", "roles", "automations")
 RECORD_ACTIONS = ("read", "create", "update", "delete", "import", "export")
-# Automation schedules: hourly, daily [at HH:MM], weekly [on DAY] [at HH:MM], or cron.
-_TIME = r"(?:[01]?\d|2[0-3]):[0-5]\d"
-_DAY = r"(?:sun|mon|tue|wed|thu|fri|sat|sunday|monday|tuesday|wednesday|thursday|friday|saturday)"
-_FRIENDLY_SCHEDULE = re.compile(
-    rf"^(?:hourly|daily(?: at {_TIME})?|weekly(?: on {_DAY})?(?: at {_TIME})?)$"
-)
-_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _USER_VALUE = re.compile(r"^\$user(\.[a-z][a-z0-9_]*)?$")
 
 
@@ -43,7 +33,7 @@ def check_document_names(ctx: Context) -> None:
                 ctx.error((section, name), problem)
 
 
-def _entity(ctx: Context, path: KeyPath, ref: Any, what: str) -> str | None:
+def entity_ref(ctx: Context, path: KeyPath, ref: Any, what: str) -> str | None:
     """The qualified entity `ref` names, or None after reporting why it does not resolve."""
     qualified, why = ctx.resolve(ref)
     if qualified is None:
@@ -65,7 +55,7 @@ def check_workflows(ctx: Context) -> None:
         path: KeyPath = ("workflows", wname)
         if not ctx.clean(path):
             continue
-        entity = _entity(ctx, (*path, "entity"), wf["entity"], "workflow of")
+        entity = entity_ref(ctx, (*path, "entity"), wf["entity"], "workflow of")
         if entity is not None and entity.partition(".")[0] != ctx.app:
             ctx.error(
                 (*path, "entity"), f"a workflow owns an entity of its own app, not '{wf['entity']}'"
@@ -181,7 +171,7 @@ def check_actions(ctx: Context, path: KeyPath, actions: Any, entity: str | None)
             _check_value(ctx, fpath, value, entity)
         create = mapping(action.get("create"))
         if create:
-            target = _entity(ctx, (*apath, "create", "entity"), create.get("entity"), "creates")
+            target = entity_ref(ctx, (*apath, "create", "entity"), create.get("entity"), "creates")
             for field, value in mapping(create.get("values")).items():
                 fpath = (*apath, "create", "values", field)
                 if target is not None:
@@ -223,7 +213,7 @@ def check_forms(ctx: Context) -> None:
         path: KeyPath = ("forms", fname)
         if not ctx.clean(path):
             continue
-        entity = _entity(ctx, (*path, "entity"), form["entity"], "form of")
+        entity = entity_ref(ctx, (*path, "entity"), form["entity"], "form of")
         if entity is None:
             continue
         fields = ctx.fields(entity)
@@ -262,7 +252,7 @@ def check_views(ctx: Context) -> None:
         path: KeyPath = ("views", vname)
         if not ctx.clean(path):
             continue
-        entity = _entity(ctx, (*path, "entity"), view["entity"], "view of")
+        entity = entity_ref(ctx, (*path, "entity"), view["entity"], "view of")
         if entity is None:
             continue
         for index, column in enumerate(view.get("columns") or []):
@@ -281,35 +271,129 @@ def check_views(ctx: Context) -> None:
                 f"'{view['date_field']}' is a {date_field.get('type')} field, not a date",
             )
         check_filter(ctx, (*path, "filter"), entity, view.get("filter"))
+        _check_relative_dates(ctx, (*path, "filter"), view.get("filter"))
+        if view.get("type") == "kanban" and isinstance(view.get("group_by"), str):
+            _check_board_group(ctx, (*path, "group_by"), entity, view["group_by"])
+
+
+def _check_board_group(ctx: Context, path: KeyPath, entity: str, group: str) -> None:
+    """A board's columns are a choice field's options or the workflow's states."""
+    if group == "_state":
+        if not ctx.states_of(entity):
+            ctx.error(path, f"{ctx.show(entity)} has no workflow, so no _state to group by")
+        return
+    if "." in group:
+        ctx.error(path, f"a board groups by a field of its own entity, not a path ('{group}')")
+        return
+    fdoc = ctx.fields(entity).get(group)
+    if fdoc is not None and fdoc.get("type") != "choice":
+        ctx.error(
+            path,
+            f"a board groups by a choice field or _state; '{group}' is a {fdoc.get('type')} field",
+        )
 
 
 def check_dashboards(ctx: Context) -> None:
-    """Each widget's entity, grouping, measure and filter."""
+    """Each widget's entity, grouping, measure and filter (and those of its extra series)."""
     for dname, board in ctx.section("dashboards"):
         path: KeyPath = ("dashboards", dname)
         if not ctx.clean(path):
             continue
         for index, widget in enumerate(board["widgets"]):
             wpath = (*path, "widgets", index)
-            entity = _entity(ctx, (*wpath, "entity"), widget["entity"], "chart of")
-            if entity is None:
-                continue
-            if "group_by" in widget:
-                _field_path(ctx, (*wpath, "group_by"), entity, widget["group_by"])
-            for agg, field in mapping(widget.get("measure")).items():
-                if agg == "count" and (field is True or field in ("*", "id")):
-                    continue
-                if not isinstance(field, str):
-                    ctx.error((*wpath, "measure", agg), f"{agg} needs a field name")
-                    continue
-                _field_path(ctx, (*wpath, "measure", agg), entity, field)
-                fdoc = ctx.fields(entity).get(field)
-                if fdoc is not None and agg in ("sum", "avg") and not is_number_field(fdoc):
-                    ctx.error(
-                        (*wpath, "measure", agg),
-                        f"{agg} needs a number field; '{field}' is a {fdoc.get('type')} field",
-                    )
-            check_filter(ctx, (*wpath, "filter"), entity, widget.get("filter"))
+            chart = widget.get("chart")
+            _check_series(ctx, wpath, widget, chart)
+            if widget.get("series") and chart not in ("bar", "line"):
+                ctx.error(
+                    (*wpath, "series"), f"only bar and line charts take more series, not {chart}"
+                )
+            for sindex, series in enumerate(widget.get("series") or []):
+                _check_series(ctx, (*wpath, "series", sindex), series, chart)
+
+
+# Fields a chart may group by (links by the linked record's title, dates by month); the
+# dashboard queries in views/aggregates.py use the same set.
+CHART_GROUPABLE = frozenset(
+    {"choice", "link", "date", "datetime", "user", "text", "boolean", "integer", "autonumber"}
+    | {"email", "phone", "url", "decimal", "money", "percent"}
+)
+
+
+def _check_series(ctx: Context, wpath: KeyPath, widget: Mapping[str, Any], chart: Any) -> None:
+    entity = entity_ref(ctx, (*wpath, "entity"), widget["entity"], "chart of")
+    if entity is None:
+        return
+    group = widget.get("group_by")
+    if group is not None:
+        _field_path(ctx, (*wpath, "group_by"), entity, group)
+        _check_group(ctx, (*wpath, "group_by"), entity, str(group), chart)
+    for agg, field in mapping(widget.get("measure")).items():
+        if agg == "count" and (field is True or field in ("*", "id")):
+            continue
+        if not isinstance(field, str):
+            ctx.error((*wpath, "measure", agg), f"{agg} needs a field name")
+            continue
+        _field_path(ctx, (*wpath, "measure", agg), entity, field)
+        fdoc = ctx.fields(entity).get(field)
+        if fdoc is not None and agg in ("sum", "avg") and not is_number_field(fdoc):
+            ctx.error(
+                (*wpath, "measure", agg),
+                f"{agg} needs a number field; '{field}' is a {fdoc.get('type')} field",
+            )
+        elif fdoc is not None and agg in ("min", "max") and not _min_max_field(fdoc):
+            ctx.error(
+                (*wpath, "measure", agg),
+                f"{agg} needs a number or date field; '{field}' is a {fdoc.get('type')} field",
+            )
+    check_filter(ctx, (*wpath, "filter"), entity, widget.get("filter"))
+    _check_relative_dates(ctx, (*wpath, "filter"), widget.get("filter"))
+
+
+def _min_max_field(fdoc: Mapping[str, Any]) -> bool:
+    ftype = Context.ftype(fdoc)
+    return ftype is None or ftype.name == "lookup" or ftype.numeric
+
+
+def _check_group(ctx: Context, path: KeyPath, entity: str, group: str, chart: Any) -> None:
+    """A chart groups by one field of its own entity, of a kind that makes categories."""
+    if chart in ("number", "gauge"):
+        ctx.error(path, f"a {chart} shows one value: leave out group_by")
+        return
+    if group == "_state":
+        if not ctx.states_of(entity):
+            ctx.error(path, f"{ctx.show(entity)} has no workflow, so no _state to group by")
+        return
+    if "." in group:
+        ctx.error(path, f"a chart groups by a field of its own entity, not a path ('{group}')")
+        return
+    fdoc = ctx.fields(entity).get(group)
+    if fdoc is None:
+        return  # an unknown field: the path check reports it
+    kind = str(fdoc.get("type"))
+    if kind == "lookup":
+        return  # the looked-up field decides, at run time
+    if kind not in CHART_GROUPABLE:
+        ctx.error(path, f"a chart cannot be grouped by '{group}', a {kind} field")
+
+
+# `$today`, `$today+30d`, `$now-4h` (resolved when a view or dashboard runs: views/relative.py)
+_RELATIVE = re.compile(r"^\$(?:today(?:[+-]\d{1,5}[dwmy])?|now(?:[+-]\d{1,5}[hdwmy])?)$")
+
+
+def _check_relative_dates(ctx: Context, path: KeyPath, value: Any) -> None:
+    """Relative dates in a view's or dashboard's filter are of a form that resolves."""
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            _check_relative_dates(ctx, (*path, key), item)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _check_relative_dates(ctx, (*path, index), item)
+    elif isinstance(value, str) and value.startswith(("$today", "$now")):
+        if not _RELATIVE.match(value):
+            ctx.error(
+                path,
+                f"'{value}' is not a relative date: write $today, $today+30d, $today-1m or $now-4h",
+            )
 
 
 def check_roles(ctx: Context) -> None:
@@ -320,7 +404,7 @@ def check_roles(ctx: Context) -> None:
             continue
         for ref, grant in mapping(role.get("permissions")).items():
             ppath = (*path, "permissions", ref)
-            entity = _entity(ctx, ppath, ref, "permission for")
+            entity = entity_ref(ctx, ppath, ref, "permission for")
             if entity is None:
                 continue
             actions = grant if isinstance(grant, list) else grant["actions"]
@@ -337,7 +421,7 @@ def check_roles(ctx: Context) -> None:
                 continue
             where = grant.get("where")
             check_filter(ctx, (*ppath, "where"), entity, where)
-            for vpath, value in _user_values((*ppath, "where"), where):
+            for vpath, value in user_values((*ppath, "where"), where):
                 if not _USER_VALUE.match(value):
                     ctx.error(vpath, f"'{value}' is not $user or $user.<attribute>")
             for field in mapping(grant.get("fields")):
@@ -347,234 +431,13 @@ def check_roles(ctx: Context) -> None:
                     )
 
 
-def _user_values(path: KeyPath, value: Any) -> Iterator[tuple[KeyPath, str]]:
+def user_values(path: KeyPath, value: Any) -> Iterator[tuple[KeyPath, str]]:
     """Every string of a record rule that starts with `$` (it must name the user)."""
     if isinstance(value, str) and value.startswith("$"):
         yield path, value
     elif isinstance(value, Mapping):
         for key, item in value.items():
-            yield from _user_values((*path, key), item)
+            yield from user_values((*path, key), item)
     elif isinstance(value, list):
         for index, item in enumerate(value):
-            yield from _user_values((*path, index), item)
-
-
-def check_automations(ctx: Context) -> None:
-    """Each automation's trigger (entity, events, fields, states, schedule), condition, actions."""
-    for aname, auto in ctx.section("automations"):
-        path: KeyPath = ("automations", aname)
-        if not ctx.clean(path):
-            continue
-        trigger = auto["on"]
-        entity = None
-        if "schedule" in trigger and ("entity" in trigger or "events" in trigger):
-            ctx.error((*path, "on"), "give a `schedule`, or `entity` and `events`, not both")
-        elif "entity" in trigger:
-            entity = _entity(ctx, (*path, "on", "entity"), trigger["entity"], "automation on")
-        events = trigger.get("events") or []
-        for one, many, event in (
-            ("field", "fields", "field_changed"),
-            ("state", "states", "state_entered"),
-        ):
-            given = [key for key in (one, many) if key in trigger]
-            if event in events and not given:
-                ctx.error((*path, "on"), f"{event} needs '{one}' or '{many}': the {many} to watch")
-            for key in given if event not in events else ():
-                ctx.error((*path, "on", key), f"'{key}' is only read for {event} events")
-        if entity is not None:
-            for where, name in _trigger_names(path, trigger, "field", "fields"):
-                if name not in ctx.fields(entity):
-                    ctx.error(where, f"'{name}' is not a field of {ctx.show(entity)}")
-            states = ctx.states_of(entity)
-            for where, name in _trigger_names(path, trigger, "state", "states"):
-                if name not in states:
-                    ctx.error(where, f"'{name}' is not a state of a workflow on {ctx.show(entity)}")
-        if "schedule" in trigger:
-            _check_schedule(ctx, (*path, "on"), trigger)
-        if "when" in auto:
-            _check_auto_expression(ctx, (*path, "when"), auto["when"], entity, "when")
-        for index, action in enumerate(auto["do"]):
-            kind, body = next(iter(action.items()))
-            apath = (*path, "do", index, kind)
-            _check_auto_action(ctx, apath, kind, mapping(body), entity, events)
-
-
-def _trigger_names(
-    path: KeyPath, trigger: Mapping[str, Any], one: str, many: str
-) -> Iterator[tuple[KeyPath, str]]:
-    if one in trigger:
-        yield (*path, "on", one), trigger[one]
-    for index, name in enumerate(trigger.get(many) or []):
-        yield (*path, "on", many, index), name
-
-
-def _check_schedule(ctx: Context, path: KeyPath, trigger: Mapping[str, Any]) -> None:
-    # The grammar of workflows.schedule.parse_schedule, which the engine may not import; a
-    # test of the automations holds both to the same answers.
-    schedule = trigger["schedule"]
-    words = " ".join(schedule.lower().split())
-    if not _FRIENDLY_SCHEDULE.match(words):
-        try:
-            if len(words.split()) != 5:
-                raise CronSimError("not five fields")
-            CronSim(" ".join(schedule.split()), dt.datetime(2000, 1, 1, tzinfo=dt.UTC))
-        except CronSimError:
-            ctx.error(
-                (*path, "schedule"),
-                f"schedule '{schedule}' is not hourly, daily, weekly or a cron line: use 'hourly', "
-                "'daily [at HH:MM]', 'weekly [on DAY] [at HH:MM]' or five cron fields "
-                "(minute hour day month weekday), e.g. '30 7 * * 1-5'",
-            )
-    timezone = trigger.get("timezone")
-    if timezone is not None:
-        try:
-            ZoneInfo(timezone)
-        except (ZoneInfoNotFoundError, ValueError):
-            ctx.error((*path, "timezone"), f"'{timezone}' is not a time zone (e.g. Europe/Berlin)")
-
-
-def _check_auto_expression(
-    ctx: Context, path: KeyPath, source: Any, entity: str | None, what: str
-) -> None:
-    """An automation's expression reads the record's fields, `id` and `old` (if it has one)."""
-    if not isinstance(source, str):
-        return
-    fields = set(ctx.fields(entity)) | {"id", "old"} if entity else set()
-    try:
-        unknown = unknown_names(source, fields)
-    except ExpressionProblem as exc:
-        hint = " (a value is an expression: quote text as \"'text'\")" if what == "value" else ""
-        ctx.error(path, f"{what} does not compile: {exc}{hint}")
-        return
-    for name in unknown:
-        if entity is None:
-            why = "but a scheduled automation has no record"
-        else:
-            why = f"which is not a field of {ctx.show(entity)}"
-        hint = f" (to set the text, write \"'{name}'\")" if what == "value" else ""
-        ctx.error(path, f"{what} names '{name}', {why}{hint}")
-
-
-def _check_auto_values(
-    ctx: Context, path: KeyPath, values: Any, target: str | None, entity: str | None
-) -> None:
-    """Stored fields of `target` to set, each value an expression over the trigger's record."""
-    for field, value in mapping(values).items():
-        fdoc = ctx.fields(target).get(field) if target else None
-        if target is not None and fdoc is None:
-            ctx.error((*path, field), f"'{field}' is not a field of {ctx.show(target)}")
-        elif fdoc is not None and computed_why(fdoc):
-            why = computed_why(fdoc)
-            ctx.error((*path, field), f"'{field}' is computed ({why}); it cannot be set")
-        _check_auto_expression(ctx, (*path, field), value, entity, "value")
-
-
-def _check_auto_action(
-    ctx: Context,
-    path: KeyPath,
-    kind: str,
-    body: Mapping[str, Any],
-    entity: str | None,
-    events: Any,
-) -> None:
-    if kind == "set":
-        if entity is None:
-            ctx.error(path, "set changes the triggering record; a scheduled automation has none")
-        elif "deleted" in events:
-            ctx.error(path, "set cannot change a deleted record: give deleted its own automation")
-        _check_auto_values(ctx, path, body, entity, entity)
-    elif kind == "create":
-        target = _entity(ctx, (*path, "entity"), body.get("entity"), "creates")
-        _check_auto_values(ctx, (*path, "values"), body.get("values"), target, entity)
-    elif kind == "update":
-        target = _check_auto_update(ctx, path, body, entity)
-        _check_auto_values(ctx, (*path, "values"), body.get("values"), target, entity)
-    elif kind == "notify":
-        _check_auto_notify(ctx, path, body, entity)
-    elif kind == "webhook" and "secret" in body:
-        ctx.error(
-            (*path, "secret"),
-            "a blueprint never holds a secret: set secret_env to the name of the environment "
-            "variable that holds it",
-        )
-
-
-def _check_auto_update(
-    ctx: Context, path: KeyPath, body: Mapping[str, Any], entity: str | None
-) -> str | None:
-    """The entity an update changes (None after reporting why it is unclear)."""
-    if ("record" in body) == ("filter" in body):
-        ctx.error(path, "give either 'record' (a link field of the record) or 'filter'")
-        return None
-    if "filter" in body:
-        if "entity" not in body:
-            ctx.error(path, "an update by 'filter' needs 'entity': which records to update")
-            return None
-        target = _entity(ctx, (*path, "entity"), body["entity"], "updates")
-        if target is not None:
-            check_filter(ctx, (*path, "filter"), target, body["filter"])
-        for vpath, value in _user_values((*path, "filter"), body["filter"]):
-            _check_record_ref(ctx, vpath, value, entity, ("id",))
-        return target
-    link = body["record"]
-    if entity is None:
-        ctx.error((*path, "record"), "'record' is a link of the record; a schedule has no record")
-        return None
-    fdoc = ctx.fields(entity).get(link)
-    if fdoc is None or fdoc.get("type") != "link":
-        ctx.error((*path, "record"), f"'{link}' is not a link field of {ctx.show(entity)}")
-        return None
-    target = ctx.target(entity, fdoc)
-    if "entity" in body and ctx.resolve(body["entity"])[0] != target:
-        ctx.error(
-            (*path, "entity"), f"'{link}' links to {ctx.show(str(target))}, not '{body['entity']}'"
-        )
-    return target
-
-
-def _check_record_ref(
-    ctx: Context, path: KeyPath, value: str, entity: str | None, system: tuple[str, ...]
-) -> None:
-    """`$record.<field>`: a field of the triggering record (or one of the `system` fields)."""
-    field = value.removeprefix("$record.")
-    if field == value:
-        ctx.error(path, f"'{value}' is not $record.<field>")
-    elif entity is None:
-        ctx.error(path, f"'{value}' reads the record; a scheduled automation has none")
-    elif field not in ctx.fields(entity) and field not in system:
-        ctx.error(path, f"'{field}' is not a field of {ctx.show(entity)}")
-
-
-def _check_auto_notify(
-    ctx: Context, path: KeyPath, body: Mapping[str, Any], entity: str | None
-) -> None:
-    if not any(body.get(key) for key in ("users", "user", "roles", "role")):
-        ctx.error(path, "name 'users' or 'roles' to notify")
-    roles = ctx.roles()
-    for key in ("roles", "role"):
-        for vpath, role in _names_at((*path, key), body.get(key)):
-            if role not in roles:
-                ctx.error(vpath, f"'{role}' is not a role of {ctx.app} (nor a platform role)")
-    for key in ("users", "user"):
-        for vpath, user in _names_at((*path, key), body.get(key)):
-            if user == "$user" and entity is None:
-                ctx.error(vpath, "'$user' is who saved the record; a scheduled automation has none")
-            elif user.startswith("$") and user != "$user":
-                _check_record_ref(ctx, vpath, user, entity, ("_created_by", "_updated_by"))
-                fdoc = ctx.fields(entity).get(user.removeprefix("$record.")) if entity else None
-                if fdoc is not None and fdoc.get("type") != "user":
-                    ctx.error(vpath, f"'{user}' is a {fdoc.get('type')} field, not a user field")
-    fields = set(ctx.fields(entity)) | SYSTEM_FIELDS if entity else set()
-    why = f"not a field of {ctx.show(entity)}" if entity else "there is no record on a schedule"
-    for key in ("subject", "body", "message"):
-        for name in _PLACEHOLDER.findall(str(body.get(key) or "")):
-            if name not in fields:
-                ctx.error((*path, key), f"placeholder '{{{name}}}': {why}")
-
-
-def _names_at(path: KeyPath, value: Any) -> Iterator[tuple[KeyPath, str]]:
-    if isinstance(value, str):
-        yield path, value
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            yield (*path, index), str(item)
+            yield from user_values((*path, index), item)

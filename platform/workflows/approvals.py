@@ -333,3 +333,12 @@ def record_tasks(conn: sa.Connection, entity: str, record_id: int) -> list[dict[
         .order_by(TASKS.c.id)
     )
     return [task_dict(row) for row in conn.execute(query)]
+
+
+def open_count(conn: sa.Connection, identity: Identity) -> int:
+    """How many open tasks are assigned to the user or one of their roles (one COUNT)."""
+    mine = TASKS.c.assignee_user == identity.name
+    if identity.roles:
+        mine = sa.or_(mine, TASKS.c.assignee_role.in_(sorted(identity.roles)))
+    query = sa.select(sa.func.count()).where(TASKS.c.status == OPEN, mine)
+    return int(conn.execute(query).scalar_one())

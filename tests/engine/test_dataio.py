@@ -135,3 +135,27 @@ def test_empty_and_unreadable_files(fleet: sa.Engine, tmp_path: Path) -> None:
     pdf.write_bytes(b"%PDF-1.4")
     with pytest.raises(ImportFailed, match="only .csv and .xlsx"):
         import_file(fleet, "fleet.vehicle", pdf)
+
+
+def test_links_by_title_find_only_the_records_the_caller_may_read(fleet: sa.Engine) -> None:
+    from appblocks.engine.dataio import load_rows
+
+    with fleet.connect() as conn:
+        catalog = Catalog.load(conn)
+        conn.rollback()
+        spec = catalog.entity("fleet.vehicle")
+        depot = catalog.table("fleet.depot")
+        fields = [spec.fields["plate"], spec.fields["depot"]]
+        rows = [["A-1", "North"], ["B-2", "South"]]
+
+        def north_only(entity: str) -> object:
+            return depot.c.name == "North" if entity == "fleet.depot" else None
+
+        transaction = conn.begin()
+        done, problems = load_rows(conn, catalog, "fleet.vehicle", fields, rows, visible=north_only)
+        transaction.rollback()
+    # "South" exists but is not the caller's to see: the same answer as no depot at all.
+    assert done == 2
+    assert [(p.row, p.field) for p in problems] == [(3, "depot")]
+    assert "South" in problems[0].message
+    assert _count(fleet) == 0

@@ -133,10 +133,15 @@ def live(db_url: str, tmp_path: Path) -> Iterator[Live]:
 
 
 @contextmanager
-def serve(db_url: str, engine: sa.Engine) -> Iterator[Live]:
+def serve(
+    db_url: str, engine: sa.Engine, max_body_bytes: int = 64 * 1024, max_upload_bytes: int = 0
+) -> Iterator[Live]:
     """A real server for `engine` on a free loopback port, stopped on exit."""
     settings = Settings(
-        db_url=db_url, secret_key="test-secret-" + "x" * 32, max_body_bytes=64 * 1024
+        db_url=db_url,
+        secret_key="test-secret-" + "x" * 32,
+        max_body_bytes=max_body_bytes,
+        max_upload_bytes=max_upload_bytes or max_body_bytes,
     )
     runtime = Runtime(settings, engine)
     app = create_app(settings, runtime)

@@ -387,3 +387,20 @@ def test_portal_user_cannot_batch_create_for_another_account(shipped: Live) -> N
         "crm/ticket/batch", [{"subject": "批量冒名", "account": other}]
     )
     assert r.status_code in (403, 404, 422)
+
+
+def test_read_only_fields_of_the_blueprint_refuse_every_roles_own_writes(shipped: Live) -> None:
+    buyer = As(shipped, "buyer1")
+    supplier = buyer.get("srm/supplier", limit=1).json()["items"][0]["id"]
+    order = {"supplier": supplier, "order_date": "2026-05-01"}
+    # `approved_total` is what an approved order may not outgrow: set by the workflow only.
+    forged = buyer.post("srm/purchase_order", {**order, "approved_total": "999999"})
+    assert forged.status_code == 422
+    assert forged.json()["errors"][0]["field"] == "approved_total"
+    created = buyer.post("srm/purchase_order", order).json()
+    patched = buyer(
+        "PATCH", f"srm/purchase_order/{created['id']}",
+        {"approved_total": "999999", "_version": created["_version"]},
+    )  # fmt: skip
+    assert patched.status_code == 422
+    assert buyer.get(f"srm/purchase_order/{created['id']}").json().get("approved_total") is None
