@@ -5,7 +5,19 @@ BIN := $(VENV)/bin
 PY := $(BIN)/python
 DB ?= sqlite:///var/appblocks.db
 
-.PHONY: run test bench lint install install-test clean
+VENDOR := ui/static/vendor
+
+.PHONY: run test bench lint install install-test vendor clean
+
+# Front-end packages are pinned in package.json/package-lock.json and copied, never committed.
+$(VENDOR)/.copied: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	mkdir -p $(VENDOR)
+	cp node_modules/htmx.org/dist/htmx.min.js node_modules/sortablejs/Sortable.min.js \
+	   node_modules/echarts/dist/echarts.min.js $(VENDOR)/
+	touch $@
+
+vendor: $(VENDOR)/.copied
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -19,8 +31,8 @@ $(VENV)/.installed-test: $(BIN)/activate pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@ $(VENV)/.installed
 
-install: $(VENV)/.installed
-install-test: $(VENV)/.installed-test
+install: $(VENV)/.installed vendor
+install-test: $(VENV)/.installed-test vendor
 
 run: install
 	mkdir -p var
@@ -42,4 +54,4 @@ lint: install-test
 	MYPYPATH=build/typecheck $(BIN)/mypy -p appblocks
 
 clean:
-	rm -rf $(VENV) build var .pytest_cache
+	rm -rf $(VENV) build var .pytest_cache node_modules $(VENDOR)

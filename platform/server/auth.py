@@ -50,6 +50,7 @@ async def check_csrf(request: Request) -> None:
     """403 unless the request carries the session's CSRF token (header or form field)."""
     expected = request.session.get("csrf")
     given = request.headers.get(CSRF_HEADER)
+    form = None
     if given is None and request.headers.get("content-type", "").startswith(
         ("application/x-www-form-urlencoded", "multipart/form-data")
     ):
@@ -57,6 +58,8 @@ async def check_csrf(request: Request) -> None:
         value = form.get(CSRF_FIELD)
         given = value if isinstance(value, str) else None
     if not expected or not given or not hmac.compare_digest(str(expected), given):
+        if form is not None:
+            await form.close()  # an upload's temporary files, closed before the refusal
         raise Problem(403, "CSRF token missing or wrong: reload the page and try again")
 
 
@@ -134,6 +137,12 @@ def revoke(request: Request, runtime: RuntimeDep, identity: IdentityDep) -> None
     with runtime.engine.begin() as conn:
         revoke_token(conn, value.strip())
     runtime.forget_token(value.strip())
+
+
+@router.get("/csrf", summary="The CSRF token of the cookie session")
+def csrf(request: Request) -> dict[str, str]:
+    """What a page's script sends as X-CSRF-Token on unsafe requests."""
+    return {"csrf_token": csrf_token(request)}
 
 
 @router.get("/me", summary="The signed-in user")

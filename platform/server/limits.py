@@ -12,25 +12,31 @@ class BodyTooLarge(Exception):
 
 
 class BodyLimit:
-    """Refuse request bodies over `max_bytes` with a problem+json 413."""
+    """Refuse request bodies over `max_bytes` with a 413 (problem+json for the API, a short
+    page for a browser). Uploads from the pages (multipart forms outside `/api/`) may send
+    up to `max_upload_bytes`: attachments and import files are larger than any JSON body."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, max_upload_bytes: int | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.max_upload_bytes = max(max_upload_bytes or max_bytes, max_bytes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        for name, value in scope.get("headers", []):
-            if name == b"content-length":
-                try:
-                    declared = int(value)
-                except ValueError:
-                    declared = 0
-                if declared > self.max_bytes:
-                    await self._refuse(send)
-                    return
+        headers = dict(scope.get("headers", []))
+        page = not str(scope.get("path", "")).startswith("/api/")
+        upload = page and headers.get(b"content-type", b"").startswith(b"multipart/form-data")
+        limit = self.max_upload_bytes if upload else self.max_bytes
+        html = page and b"text/html" in headers.get(b"accept", b"")
+        try:
+            declared = int(headers.get(b"content-length", b"0"))
+        except ValueError:
+            declared = 0
+        if declared > limit:
+            await self._refuse(send, limit, html)
+            return
         seen = 0
         started = False
 
@@ -39,7 +45,7 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
+                if seen > limit:
                     raise BodyTooLarge
             return message
 
@@ -53,25 +59,36 @@ class BodyLimit:
             await self.app(scope, limited_receive, tracking_send)
         except BodyTooLarge:
             if not started:
-                await self._refuse(send)
+                await self._refuse(send, limit, html)
 
-    async def _refuse(self, send: Send) -> None:
-        body = json.dumps(
-            {
-                "type": "about:blank",
-                "title": "Request body too large",
-                "status": 413,
-                "detail": f"the request body is larger than {self.max_bytes:,} bytes",
-            }
-        ).encode()
+    async def _refuse(self, send: Send, limit: int, html: bool) -> None:
+        detail = f"the request body is larger than {limit:,} bytes"
+        if html:
+            # Both languages: the middleware runs before the user's language is known.
+            mib = limit / (1024 * 1024)
+            body = (
+                '<!doctype html><meta charset="utf-8"><title>413</title>'
+                '<link rel="stylesheet" href="/static/app.css"><main class="page">'
+                f'<p class="problem" role="alert">The upload is too large (at most {mib:.0f} MB). '
+                f"上传内容过大（最多 {mib:.0f} MB）。</p>"
+                '<p><a href="javascript:history.back()">Back · 返回</a></p></main>'
+            ).encode()
+            kind = b"text/html; charset=utf-8"
+        else:
+            body = json.dumps(
+                {
+                    "type": "about:blank",
+                    "title": "Request body too large",
+                    "status": 413,
+                    "detail": detail,
+                }
+            ).encode()
+            kind = b"application/problem+json"
         await send(
             {
                 "type": "http.response.start",
                 "status": 413,
-                "headers": [
-                    (b"content-type", b"application/problem+json"),
-                    (b"content-length", str(len(body)).encode()),
-                ],
+                "headers": [(b"content-type", kind), (b"content-length", str(len(body)).encode())],
             }
         )
         await send({"type": "http.response.body", "body": body})

@@ -2,36 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 from urllib.parse import urlparse
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from fastapi.templating import Jinja2Templates
-from jinja2 import Environment, PackageLoader, select_autoescape
 
-from appblocks.engine.i18n import translate
-from appblocks.engine.users import authenticate, throttled
+from appblocks.engine.users import authenticate, set_locale, throttled
 from appblocks.server.auth import RuntimeDep, check_csrf, csrf_token
-from appblocks.server.problems import locale_of
+from appblocks.server.problems import Problem, locale_of
+from appblocks.server.web import LOCALES, PageUser, flash, gettext_for, render, tr
 
-templates = Jinja2Templates(
-    env=Environment(
-        loader=PackageLoader("appblocks.ui", "templates"), autoescape=select_autoescape()
-    )
-)
 router = APIRouter(include_in_schema=False)
-
-
-def render(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
-    """A page in the caller's language, with the session's CSRF token."""
-    locale = locale_of(request)
-    context.update(
-        locale=locale,
-        csrf=csrf_token(request),
-        t=lambda text: translate(text, {}, locale, plain=True),
-    )
-    return templates.TemplateResponse(request, name, context, status_code=status)
 
 
 def _safe_next(target: str | None) -> str:
@@ -62,13 +44,11 @@ async def login(
     address = request.client.host if request.client else None
     with runtime.engine.begin() as conn:
         if throttled(conn, username):
-            message = translate(
-                "Too many failed sign-ins; wait 15 minutes.", {}, locale, plain=True
-            )
+            message = gettext_for(locale)("Too many failed sign-ins; wait 15 minutes.")
             identity = None
         else:
             identity = authenticate(conn, username, password, address=address)
-            message = translate("Wrong user name or password.", {}, locale, plain=True)
+            message = gettext_for(locale)("Wrong user name or password.")
     if identity is None:
         return render(
             request, "login.html", 401, next=_safe_next(next), username=username, error=message
@@ -87,15 +67,36 @@ async def logout(request: Request) -> Response:
     return RedirectResponse("/login", status_code=303)
 
 
-@router.get("/api/v1/auth/csrf")
-def csrf(request: Request) -> dict[str, str]:
-    """The CSRF token of the cookie session (htmx sends it as X-CSRF-Token)."""
-    return {"csrf_token": csrf_token(request)}
-
-
 @router.get("/")
-def home(request: Request) -> Response:
-    """The start page: sign in first; the app launcher arrives with the work pages."""
-    if not request.session.get("user"):
-        return RedirectResponse("/login?next=/", status_code=303)
-    return RedirectResponse("/api/docs", status_code=303)
+def home(request: Request, runtime: RuntimeDep, identity: PageUser) -> Response:
+    """The app launcher: the apps this user may open (portal users go to their portal)."""
+    loaded = runtime.current()
+    if loaded.policy.is_portal(identity) and not identity.is_admin:
+        return RedirectResponse("/portal", status_code=303)
+    return render(request, "launcher.html", apps=request.state.nav)
+
+
+# Registered after every other page router: `/{app}` would otherwise shadow `/tasks` & co.
+late_router = APIRouter(include_in_schema=False)
+
+
+@late_router.get("/{app}")
+def app_home(app: str, request: Request, runtime: RuntimeDep, identity: PageUser) -> Response:
+    """One app: its entities, views and dashboards as tiles."""
+    found = next((a for a in request.state.nav if a["app"] == app), None)
+    if found is None:
+        raise Problem(404, tr(request, "There is no such app, or you may not open it."))
+    return render(request, "app.html", app=found)
+
+
+@router.post("/preferences/language")
+async def set_language(request: Request, runtime: RuntimeDep, identity: PageUser) -> Response:
+    """Keep the user's language (their setting wins over the browser's) and go back."""
+    form = await request.form()
+    locale = str(form.get("locale", ""))
+    if locale not in LOCALES:
+        raise Problem(422, tr(request, "Unknown language."))
+    with runtime.engine.begin() as conn:
+        set_locale(conn, identity.name, locale)
+    flash(request, gettext_for(locale)("Language changed."), "success")
+    return RedirectResponse(_safe_next(str(form.get("next") or "/")), status_code=303)

@@ -31,6 +31,7 @@ class Settings:
     db_url: str
     secret_key: str
     max_body_bytes: int = 2 * 1024 * 1024
+    max_upload_bytes: int = 20 * 1024 * 1024  # multipart uploads from the pages
     cookie_secure: bool = False
     demo: bool = False
     catalog_ttl_seconds: float = 1.0
