@@ -1,0 +1,1 @@
+"""Queries and presentation for pages: lists, boards, calendars, dashboards, record 360."""
