@@ -1,0 +1,1 @@
+"""Form documents: default forms, layout, coercion of submitted values, validation."""
