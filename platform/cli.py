@@ -54,7 +54,7 @@ def cmd_blueprint_validate(args: argparse.Namespace) -> int:
 
 
 def _install(args: argparse.Namespace, *, dry_run: bool) -> int:
-    from appblocks.engine.blueprints import BlueprintRefused, install
+    from appblocks.engine.blueprints import BlueprintRefused, UpgradeConflict, install
     from appblocks.engine.catalog import installed_apps
     from appblocks.engine.loader import load_blueprint
     from appblocks.engine.migrations import MigrationError
@@ -82,6 +82,12 @@ def _install(args: argparse.Namespace, *, dry_run: bool) -> int:
         )
     except BlueprintRefused as exc:
         _print_errors(exc.errors)
+        if isinstance(exc, UpgradeConflict):
+            print(
+                f"{len(exc.conflicts)} conflict(s) between the customisation of {app} and this "
+                "version: change the customisation (or the blueprint) and import again.",
+                file=sys.stderr,
+            )
         print("Nothing was changed.", file=sys.stderr)
         return 1
     except (MigrationError, SeedDataError) as exc:
@@ -94,6 +100,8 @@ def _install(args: argparse.Namespace, *, dry_run: bool) -> int:
         return 0
     was = f" (upgraded from {result.previous_version})" if result.previous_version else ""
     print(f"Installed {result.app} {result.version}{was}.")
+    if result.customised:
+        print(f"The customisation of {result.app} was kept (merged into {result.version}).")
     for path in result.backups:
         print(f"Dropped values were saved to {path}")
     if result.records:
@@ -120,7 +128,7 @@ def cmd_blueprint_export(args: argparse.Namespace) -> int:
     engine = _engine(args)
     with engine.connect() as conn:
         try:
-            blueprint = export_blueprint(conn, args.app)
+            blueprint = export_blueprint(conn, args.app, args.layer)
         except BlueprintRefused as exc:
             _print_errors(exc.errors)
             return 1
@@ -345,6 +353,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = with_db(bsub.add_parser("export", help="write an installed app as a blueprint folder"))
     p.add_argument("app")
     p.add_argument("--out", help="folder to write (default: ./APP)")
+    p.add_argument(
+        "--layer",
+        choices=["effective", "base", "custom"],
+        default="effective",
+        help="effective: with customisations (default); base: as shipped; custom: only the "
+        "customised documents",
+    )
     p.set_defaults(func=cmd_blueprint_export)
     p = with_db(bsub.add_parser("list", help="installed apps and versions"))
     p.set_defaults(func=cmd_blueprint_list)

@@ -24,12 +24,21 @@ from appblocks.engine.catalog import (
     write_blueprint,
 )
 from appblocks.engine.compute import build_store, recompute_entities
+from appblocks.engine.layers import (
+    LAYER_NAMES,
+    has_custom,
+    layer_blueprint,
+    upgrade_merge,
+    write_custom,
+)
 from appblocks.engine.loader import BlueprintError, LoadedBlueprint
+from appblocks.engine.merge import Conflict, Item
 from appblocks.engine.platform_db import upgrade as upgrade_platform
 from appblocks.engine.records import RecordStore
 from appblocks.engine.seed import load_seed_data
 from appblocks.engine.spec import MANIFEST_KEYS, SECTIONS
 from appblocks.engine.validate import validate_blueprint
+from appblocks.engine.versions import record_version
 
 
 class BlueprintRefused(Exception):
@@ -38,6 +47,29 @@ class BlueprintRefused(Exception):
     def __init__(self, errors: list[BlueprintError] | list[str]) -> None:
         self.errors = errors
         super().__init__("\n".join(str(e) for e in errors))
+
+
+class UpgradeConflict(BlueprintRefused):
+    """A new version of a customised blueprint changes what the customisation changed, in
+    another way; `conflicts` names each place with both values. Nothing was changed."""
+
+    def __init__(self, conflicts: list[Conflict], loaded: LoadedBlueprint) -> None:
+        self.conflicts = conflicts
+        errors = []
+        for conflict in conflicts:
+            # Placed in the incoming files where the key is written (lists: at the list).
+            file, line = loaded.where(tuple(_until_item(conflict.keys)))
+            errors.append(BlueprintError(file, line, conflict.path, conflict.detail()))
+        super().__init__(errors)
+
+
+def _until_item(keys: tuple[str | Item, ...]) -> list[str]:
+    out = []
+    for key in keys:
+        if isinstance(key, Item):
+            break
+        out.append(key)
+    return out
 
 
 @dataclass
@@ -52,6 +84,8 @@ class InstallResult:
     records: dict[str, int] = field(default_factory=dict)
     backups: list[Path] = field(default_factory=list)
     recomputed: dict[str, int] = field(default_factory=dict)  # records whose values changed
+    customised: bool = False  # the installed customisation was merged into the new version
+    version_number: int | None = None  # the kept version this import recorded
 
 
 _SEMVER = re.compile(r"^(\d+)\.(\d+)\.(\d+)(?:-([0-9A-Za-z.-]+))?(?:\+[0-9A-Za-z.-]+)?$")
@@ -158,8 +192,16 @@ def install(
         old, new, blueprint = prepare(connection, loaded)
         app = str(blueprint["blueprint"])
         previous = dict(installed_apps(connection)).get(app)
+        merged = None
+        if previous is not None and has_custom(connection, app):
+            # Three-way: the installed base, the customisation over it, the incoming base.
+            merged = upgrade_merge(connection, blueprint)
+            if merged.conflicts:
+                raise UpgradeConflict(merged.conflicts, loaded)
+            new = _check_merged(connection, app, merged.blueprint, old)
         plan = migrations.plan(old, new, connection=connection)
         result = InstallResult(app, str(blueprint["version"]), previous, plan, applied=False)
+        result.customised = merged is not None
         if dry_run:
             return result
         report = migrations.apply(
@@ -170,20 +212,52 @@ def install(
         if report.recompute:
             result.recomputed = recompute_entities(connection, store, report.recompute)
         write_blueprint(connection, {k: v for k, v in blueprint.items() if k != "data"})
+        if merged is not None:
+            write_custom(connection, app, merged.result.custom)
         if with_data and blueprint.get("data"):
             result.records = load_seed_data(
                 connection, new, app, blueprint["data"], actor=actor, store=store
             )
+        result.version_number = record_version(
+            connection,
+            app,
+            source="upgrade" if previous else "import",
+            actor=actor,
+            plan=plan.render(),
+        )
         result.applied = True
         return result
 
 
-def export_blueprint(connection: sa.Connection, app: str) -> dict[str, Any]:
-    """The installed app as one blueprint dict (with its customisations)."""
+def _check_merged(
+    connection: sa.Connection, app: str, blueprint: dict[str, Any], old: Catalog
+) -> Catalog:
+    """The catalog of a merged upgrade, once the merged blueprint validates: a change upstream
+    can break a customisation that merged cleanly (a field it reads was removed)."""
+    others = {a: b for a, b in installed_blueprints(connection).items() if a != app}
+    loaded = LoadedBlueprint(doc=blueprint, root=Path(f"{app} (customised)"))
+    errors = validate_blueprint(loaded, others)
+    if errors:
+        raise BlueprintRefused(
+            [
+                f"the customisation of {app} does not fit the new version: {e.path}: {e.message}"
+                for e in errors
+            ]
+        )
+    return old.with_blueprint(blueprint)
+
+
+def export_blueprint(
+    connection: sa.Connection, app: str, layer: str = "effective"
+) -> dict[str, Any]:
+    """The installed app as one blueprint dict: with its customisations (`effective`), as
+    shipped (`base`), or only the customised documents (`custom`)."""
+    if layer not in LAYER_NAMES:
+        raise ValueError(f"layer must be one of {', '.join(LAYER_NAMES)}")
     blueprints = join_documents(read_documents(connection, app))
     if app not in blueprints:
         raise BlueprintRefused([f"no app called {app!r} is installed"])
-    return blueprints[app]
+    return blueprints[app] if layer == "effective" else layer_blueprint(connection, app, layer)
 
 
 def _yaml(data: Any) -> str:
