@@ -76,6 +76,41 @@ def open_rfq_for(live: Live, supplier_name: str) -> dict[str, Any]:
     return dict(rfq)
 
 
+UNRELEASED = ("draft", "pending")  # orders still with the buyer: not the supplier's business yet
+
+
+def test_portal_supplier_sees_an_order_only_once_it_is_approved(shipped: Live) -> None:  # noqa: F811
+    supplier = records(shipped, "srm/supplier", {"name": company("jinggong")})[0]
+    with shipped.client("buyer1") as api:
+        material = api.get("/api/v1/srm/material", params={"limit": 1}).json()["items"][0]
+        body = {
+            "supplier": supplier["id"],
+            "order_date": dt.date.today().isoformat(),
+            "lines": [{"material": material["id"], "quantity": 3, "unit_price": 9}],
+        }
+        po = api.post("/api/v1/srm/purchase_order", json=body).json()
+
+    def seen() -> tuple[int, bool]:
+        with shipped.client("jinggong") as api:
+            status = api.get(f"/api/v1/srm/purchase_order/{po['id']}").status_code
+        client = page_session(shipped, "jinggong")
+        try:
+            listed = f">{po['number']}<" in client.get("/portal").text
+        finally:
+            client.close()
+        return status, listed
+
+    assert seen() == (404, False)  # a draft
+    with shipped.client("buyer1") as api:
+        moved = api.post(f"/api/v1/srm/purchase_order/{po['id']}/transitions/submit", json={})
+        assert moved.status_code == 200, moved.text
+    assert seen() == (404, False)  # waiting for the manager's approval
+    task = task_of(shipped, "manager1", po["id"])
+    with shipped.client("manager1") as api:
+        assert api.post(f"/api/v1/tasks/{task}/approve", json={}).status_code == 200
+    assert seen() == (200, True)
+
+
 def _numbers(entity: str, key: str, live: Live) -> set[str]:
     return {str(r[key]) for r in records(live, entity)}
 
@@ -84,7 +119,9 @@ def test_portal_supplier_sees_only_its_orders_and_rfqs(shipped: Live) -> None:  
     for user, other in (("jinggong", "huaxin"), ("huaxin", "jinggong")):
         supplier = records(shipped, "srm/supplier", {"name": company(user)})[0]
         all_pos = records(shipped, "srm/purchase_order")
-        mine = {p["number"] for p in all_pos if p["supplier"] == supplier["id"]}
+        own = [p for p in all_pos if p["supplier"] == supplier["id"]]
+        mine = {p["number"] for p in own if p["_state"] not in UNRELEASED}
+        unreleased = {p["number"] for p in own if p["_state"] in UNRELEASED}
         theirs = {p["number"] for p in all_pos if p["supplier"] != supplier["id"]}
         assert mine and theirs, "the demo data has orders of several suppliers"
         client = page_session(shipped, user)
@@ -96,6 +133,7 @@ def test_portal_supplier_sees_only_its_orders_and_rfqs(shipped: Live) -> None:  
         assert company(user) in page.text
         assert all(n in page.text for n in mine)
         assert not any(n in page.text for n in theirs), f"{user} sees another supplier's order"
+        assert not any(n in page.text for n in unreleased), f"{user} sees an unapproved order"
         assert company(other) not in page.text
 
 
