@@ -12,6 +12,9 @@ through the same functions as a blueprint import (`blueprints.prepare` validates
 `migrations.plan`/`apply` change the tables) and writes the changed documents to the app's
 custom layer when it is a shipped blueprint, or to its base when it was made in the designer.
 Deleting a shipped document writes a tombstone to the custom layer (see `layers`).
+
+Records follow their states: an edit that renames a workflow state records the move with it,
+`move_records` where a removed state's records go; plan and publish pass the moves on.
 """
 
 from __future__ import annotations
@@ -43,11 +46,13 @@ from appblocks.engine.layers import (
 )
 from appblocks.engine.loader import BlueprintError, LoadedBlueprint
 from appblocks.engine.merge import Conflict, merge_documents, same
+from appblocks.engine.migrations_plan import chain_moves, renamed_states, state_names, workflows
 from appblocks.engine.models import App, utcnow
 from appblocks.engine.models import Draft as DraftRow
 from appblocks.engine.names import name_problem
 from appblocks.engine.platform_db import upgrade as upgrade_platform
 from appblocks.engine.records import RecordStore
+from appblocks.engine.spec import qualify
 from appblocks.engine.versions import get_version, record_version
 
 DOC_KINDS = ("blueprint", *KINDS.values())
@@ -71,6 +76,8 @@ class DraftError(CodedError):
         "delete_manifest": "the app's manifest (the blueprint document) cannot be deleted",
         "wrong_app": "the manifest names the app {named}, but this draft is of {app}",
         "bad_app": "{problem}",
+        "bad_target": "{target} is not a state of the workflow of {entity}",
+        "kept_state": "{state} is still a state of the workflow of {entity}",
     }
     ZH_CN = {
         "not_found": "草稿 {id} 不存在",
@@ -86,6 +93,8 @@ class DraftError(CodedError):
         "delete_manifest": "应用清单(蓝图文档)不能删除",
         "wrong_app": "清单中的应用名为 {named},但此草稿属于 {app}",
         "bad_app": "应用名 {app} 无效:只能使用小写字母、数字和“_”,以字母开头,最多 31 个字符",
+        "bad_target": "{target} 不是 {entity} 的流程状态",
+        "kept_state": "{state} 仍是 {entity} 的流程状态",
     }
 
 
@@ -100,10 +109,12 @@ class DocChange:
 
 @dataclass(frozen=True)
 class Edit:
-    """One undoable step: its document changes and a label for the undo menu."""
+    """One undoable step: its document changes, a label for the undo menu, and the records it
+    moves from one workflow state to another: (qualified entity, from, to)."""
 
     changes: tuple[DocChange, ...]
     label: str | None = None
+    moves: tuple[tuple[str, str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -155,6 +166,14 @@ class Draft:
         """One document's body in the draft, or None."""
         return next((d.body for d in self.documents() if (d.kind, d.name) == (kind, name)), None)
 
+    def state_moves(self) -> dict[str, dict[str, str]]:
+        """Entity -> old state -> new state: where the applied edits move records (only to
+        states the draft's workflow has; records of a removed state wait for a choice)."""
+        moved = chain_moves(m for e in self.edits[: self.position] for m in e.moves)
+        flows = workflows({self.app: self.blueprint()})
+        kept = {e: set(state_names(flows.get(e) or {})) for e in moved}
+        return {e: {a: b for a, b in m.items() if b in kept[e]} for e, m in moved.items()}
+
     def blueprint(self) -> dict[str, Any]:
         """The draft as one blueprint dict."""
         return join_documents(self.documents()).get(self.app, {"blueprint": self.app})
@@ -184,13 +203,17 @@ def _docs_json(docs: Iterable[Doc]) -> list[dict[str, Any]]:
 
 def _edit_json(edit: Edit) -> dict[str, Any]:
     changes = [{"kind": c.kind, "name": c.name, "body": c.body} for c in edit.changes]
-    return {"label": edit.label, "changes": changes}
+    return {"label": edit.label, "changes": changes, "moves": [list(m) for m in edit.moves]}
 
 
 def _from_row(row: Any) -> Draft:
     baseline = tuple(Doc(d["kind"], row.app, d["name"], d["body"]) for d in row.baseline)
     edits = tuple(
-        Edit(tuple(DocChange(c["kind"], c["name"], c["body"]) for c in e["changes"]), e["label"])
+        Edit(
+            tuple(DocChange(c["kind"], c["name"], c["body"]) for c in e["changes"]),
+            e["label"],
+            tuple((str(a), str(b), str(c)) for a, b, c in e.get("moves") or []),
+        )
         for e in row.edits
     )
     return Draft(
@@ -315,21 +338,27 @@ def edit(
     changes: Iterable[DocChange],
     *,
     label: str | None = None,
+    moves: Iterable[tuple[str, str, str]] = (),
 ) -> Draft:
     """Apply document changes as one undoable edit (dropping anything redo could bring back).
-    An edit that changes nothing is not recorded."""
+    A workflow whose state is renamed in place moves the state's records too (`moves` adds
+    moves of its own). An edit that changes nothing is not recorded."""
     draft = _open(connection, draft_id)
     current = {(d.kind, d.name): d.body for d in draft.documents()}
-    checked = []
+    checked, moved = [], list(moves)
     for change in changes:
         _check_change(draft, change, current)
-        if change.body is not None and same(change.body, current.get((change.kind, change.name))):
+        before = current.get((change.kind, change.name))
+        if change.body is not None and same(change.body, before):
             continue
         checked.append(change)
-    if not checked:
+        if change.kind == "workflow" and change.body is not None:
+            entity = qualify(draft.app, str(change.body.get("entity")))
+            moved += [(entity, a, b) for a, b in renamed_states(before, change.body)]
+    if not checked and not moved:
         return draft
     kept = [_edit_json(e) for e in draft.edits[: draft.position]]
-    edits = [*kept, _edit_json(Edit(tuple(checked), label))]
+    edits = [*kept, _edit_json(Edit(tuple(checked), label, tuple(moved)))]
     return _save(connection, draft, edits=edits, position=len(edits))
 
 
@@ -372,6 +401,23 @@ def delete(
     """Delete one document from the draft (of a shipped app too: publishing then hides the
     shipped document with a tombstone in the custom layer)."""
     return edit(connection, draft_id, [DocChange(kind, name)], label=label)
+
+
+def move_records(
+    connection: sa.Connection, draft_id: int, entity: str, state: str, target: str
+) -> Draft:
+    """Records of `entity` in `state` (a state the draft removes) move to `target`, a state of
+    the draft's workflow, when the draft is published: one undoable edit."""
+    draft = _open(connection, draft_id)
+    flow = workflows({draft.app: draft.blueprint()}).get(entity) or {}
+    if target not in state_names(flow):
+        raise DraftError("bad_target", target=target, entity=entity)
+    if state in state_names(flow):
+        raise DraftError("kept_state", state=state, entity=entity)
+    now = chain_moves(m for e in draft.edits[: draft.position] for m in e.moves)
+    source = (now.get(entity) or {}).get(state, state)  # where earlier edits put them
+    label = f"Records in {state} go to {target}"
+    return edit(connection, draft_id, [], label=label, moves=[(entity, source, target)])
 
 
 def undo(connection: sa.Connection, draft_id: int) -> Draft:
@@ -418,7 +464,8 @@ def rebase(connection: sa.Connection, draft_id: int) -> list[Conflict]:
         if (k, n) not in now or not same(b, now[(k, n)])
     ]
     changes += [DocChange(k, n) for (k, n) in now if (k, n) not in target]
-    edits = [_edit_json(Edit(tuple(changes), "Rebase"))] if changes else []
+    moves = [(e, a, b) for e, m in draft.state_moves().items() for a, b in m.items()]
+    edits = [_edit_json(Edit(tuple(changes), "Rebase", tuple(moves)))] if changes else []
     _save(connection, draft, baseline=_docs_json(installed), edits=edits, position=len(edits))
     return []
 
@@ -487,7 +534,7 @@ def plan(connection: sa.Connection, draft_id: int) -> DraftPlan:
     except BlueprintRefused as exc:
         shown.errors = list(exc.errors)
         return shown
-    shown.plan = migrations.plan(old, new, connection)
+    shown.plan = migrations.plan(old, new, connection, state_moves=draft.state_moves())
     shown.text = shown.plan.render(connection)
     return shown
 
@@ -519,7 +566,7 @@ def publish(
         created = not read_layer(connection, draft.app, "base")
         shipped = is_shipped(connection, draft.app)
         old, new, blueprint = _prepare(connection, draft)
-        steps = migrations.plan(old, new, connection)
+        steps = migrations.plan(old, new, connection, state_moves=draft.state_moves())
         report = migrations.apply(
             steps, connection, allow_data_loss=confirm_data_loss, backup_dir=backup_dir
         )

@@ -17,6 +17,9 @@ Two SQLite hazards shape this module:
   2024 (numeric affinity). Retyped columns are declared with their new type in `copy_from`
   instead, so values are copied as they are and the column's affinity converts what it can;
   an UPDATE afterwards gives dates and booleans the form SQLAlchemy reads back.
+
+`move_state` steps run last, once every table has its new shape: one UPDATE per table moves
+the records of each renamed or removed workflow state (a CASE, so swapped names work).
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ from appblocks.engine.migrations_steps import (
 from appblocks.engine.migrations_types import sql_type
 
 TABLE_KINDS = frozenset({"create_table", "drop_table"})
+MOVES = "move_state"  # records moved between workflow states: no table change
 # Step kinds SQLite can do in place; any other makes the batch rebuild the table.
 IN_PLACE = frozenset({"drop_index", "create_index", "rename_column", "add_column"})
 
@@ -71,7 +75,7 @@ def apply(
         raise DataLossRefused(plan.data_loss)
     if plan.is_empty:
         return ApplyReport((), (), plan.recompute)
-    runs = _runs(plan.steps)
+    runs = _runs([s for s in plan.steps if s.kind != MOVES])
     runner = _Runner(plan, connection)
     if runner.sqlite and runner.fk_enforced:
         _refuse_unsafe_rebuild(plan, connection, runs)
@@ -84,7 +88,29 @@ def apply(
         except sa.exc.DBAPIError as exc:
             what = ", ".join(f"{s.kind} {s.detail}" for s in steps)
             raise MigrationFailed(f"{what}: {exc.orig}") from exc
+    _move_states(connection, [s for s in plan.steps if s.kind == MOVES])
     return ApplyReport(plan.steps, tuple(backups), plan.recompute)
+
+
+def _move_states(connection: sa.Connection, steps: Sequence[Step]) -> None:
+    """UPDATE t SET _state = CASE _state WHEN old THEN new ... END WHERE _state IN (old...),
+    one statement per table, every state a bound parameter."""
+    by_table: dict[str, dict[str, str]] = {}
+    for step in steps:
+        assert step.state is not None and step.target is not None  # refused otherwise
+        by_table.setdefault(step.table, {})[step.state] = step.target
+    for name, moves in by_table.items():
+        table = sa.table(name, sa.column("_state", sa.String()))
+        state = table.c["_state"]
+        query = (
+            sa.update(table)
+            .where(state.in_(list(moves)))
+            .values({"_state": sa.case(moves, value=state)})
+        )
+        try:
+            connection.execute(query)
+        except sa.exc.DBAPIError as exc:
+            raise MigrationFailed(f"move records of {name}: {exc.orig}") from exc
 
 
 @contextmanager

@@ -4,27 +4,42 @@ The plan compares the tables each catalog builds (every entity's table and its l
 which is more exact than comparing documents: what is compared is what the database holds.
 Indexes and constraints are compared by name; the naming convention makes a name follow its
 columns, so a renamed column's index is dropped and created again under its new name.
+
+Workflow states live in documents, not in the tables, but records hold them in `_state`: for
+each entity whose workflow renames or removes a state, the plan counts the records in it and
+adds a `move_state` step. `state_moves` (qualified entity -> old state -> new state) says
+where they go; the designer records a renamed state's move in the draft (`drafts`). A removed
+state that holds records and has no target is refused, naming the state, entity and count.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.schema import sort_tables_and_constraints
 
 from appblocks.engine.catalog import Catalog
-from appblocks.engine.migrations_steps import ALTER_ORDER, Plan, Step, ValueCounter
+from appblocks.engine.migrations_steps import ALTER_ORDER, Plan, Step, ValueCounter, n_records
 from appblocks.engine.migrations_types import conversion_problem, sql_type
 from appblocks.engine.spec import EntitySpec, qualify
 
+StateMoves = Mapping[str, Mapping[str, str]]  # qualified entity -> old state -> new state
 
-def plan(old: Catalog, new: Catalog, connection: sa.Connection | None = None) -> Plan:
+
+def plan(
+    old: Catalog,
+    new: Catalog,
+    connection: sa.Connection | None = None,
+    *,
+    state_moves: StateMoves | None = None,
+) -> Plan:
     """The steps that change the tables of `old` into those of `new`.
 
     With a `connection` (to a database holding `old`), values at stake are counted, and
     steps refused only because rows might exist are allowed where the table is empty.
+    `state_moves` gives the new state of records whose workflow state is renamed or removed.
     """
     counter = ValueCounter(connection)
     before, after = _owned_tables(old), _owned_tables(new)
@@ -40,6 +55,7 @@ def plan(old: Catalog, new: Catalog, connection: sa.Connection | None = None) ->
     for name, owned in after.items():
         if name in before:
             steps += _alter_steps(before[name], owned, new, counter)
+    steps += _state_steps(old, new, state_moves or {}, counter)
     dropped = [before[name].table for name in before if name not in after]
     for table, _fks in reversed(sort_tables_and_constraints(dropped)):
         if table is not None:
@@ -239,6 +255,98 @@ def _initial_state(entity: EntitySpec, catalog: Catalog) -> str | None:
                 initial = workflow.get("initial")
                 return str(initial) if initial is not None else None
     return None
+
+
+# --- workflow states ------------------------------------------------------------------------
+
+
+def state_names(workflow: Mapping[str, Any]) -> list[str]:
+    """The state names of a workflow document, in order (a state is a name or {name, label})."""
+    states = workflow.get("states")
+    return [
+        str(s.get("name")) if isinstance(s, Mapping) else str(s)
+        for s in (states if isinstance(states, list) else [])
+    ]
+
+
+def workflows(blueprints: Mapping[str, Mapping[str, Any]]) -> dict[str, Mapping[str, Any]]:
+    """Qualified entity -> the workflow document that owns its records (app -> blueprint)."""
+    out: dict[str, Mapping[str, Any]] = {}
+    for app, blueprint in blueprints.items():
+        for workflow in (blueprint.get("workflows") or {}).values():
+            if isinstance(workflow, Mapping) and workflow.get("entity"):
+                out.setdefault(qualify(app, str(workflow["entity"])), workflow)
+    return out
+
+
+def renamed_states(old: Any, new: Any) -> list[tuple[str, str]]:
+    """(old, new) when `new` renames a state of workflow `old` in place: the states keep their
+    number and order, and exactly one name differs (what the designer's rename does)."""
+    if not isinstance(old, Mapping) or not isinstance(new, Mapping):
+        return []
+    before, after = state_names(old), state_names(new)
+    changed = [(a, b) for a, b in zip(before, after, strict=False) if a != b]
+    if len(before) != len(after) or len(changed) != 1:
+        return []
+    source, target = changed[0]
+    return [] if target in before or source in after else [changed[0]]
+
+
+def chain_moves(moves: Iterable[tuple[str, str, str]]) -> dict[str, dict[str, str]]:
+    """Moves (entity, from, to) made one after another, as entity -> first state -> last:
+    a -> b then b -> c is a -> c, and a -> b then b -> a moves nothing."""
+    out: dict[str, dict[str, str]] = {}
+    for entity, source, target in moves:
+        where = out.setdefault(entity, {})
+        hits = [origin for origin, now in where.items() if now == source]
+        for origin in hits:
+            where[origin] = target
+        if not hits and source not in where:
+            where[source] = target
+    return {e: {a: b for a, b in m.items() if a != b} for e, m in out.items()}
+
+
+def _state_steps(
+    old: Catalog, new: Catalog, moves: StateMoves, counter: ValueCounter
+) -> Iterator[Step]:
+    """A move_state step for each state of an entity's old workflow whose records must move:
+    the new workflow has no such state, or `moves` moves it."""
+    before, after = workflows(old.blueprints), workflows(new.blueprints)
+    for entity, workflow in before.items():
+        if entity not in after or entity not in old.tables or entity not in new.tables:
+            continue
+        table = old.tables[entity].table
+        if "_state" not in table.c or "_state" not in new.tables[entity].table.c:
+            continue
+        states = state_names(after[entity])
+        wanted = dict(moves.get(entity) or {})
+        # States of the old workflow, then states named only by `moves` (records left behind
+        # in a state that was removed before moves existed).
+        sources = list(dict.fromkeys([*state_names(workflow), *wanted]))
+        for state in sources:
+            target = wanted.get(state)
+            if target == state or (target is None and state in states):
+                continue
+            count = counter.matching(table, "_state", state)
+            if count == 0:
+                continue
+            t, records = table.name, n_records(count)
+            if target is None:
+                held = f"{records} of {entity} are" if count else f"{records} of {entity} may be"
+                refused = (
+                    f"{held} in the state '{state}', which the new workflow does not have: "
+                    "choose a state to move them to"
+                )
+                detail = f"{t}._state '{state}' (removed, {records})"
+            else:
+                refused = None
+                if target not in states:
+                    refused = f"'{target}' is not a state of the workflow of {entity}"
+                detail = f"{t}._state '{state}' -> '{target}' ({records})"
+            yield Step(
+                "move_state", t, detail, refused=refused, column="_state", count=count,
+                entity=entity, state=state, target=target,
+            )  # fmt: skip
 
 
 def _recompute(old: Catalog, new: Catalog) -> frozenset[str]:

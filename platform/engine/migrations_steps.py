@@ -3,6 +3,11 @@
 `migrations_plan.plan` computes a `Plan`; `migrations_apply.apply` runs it. A step is refused
 when it can never run without losing or corrupting values; a step that drops stored values
 runs only when the caller allows data loss.
+
+A `move_state` step changes no table: it moves the records of a workflow state that the new
+workflow renames or removes (`UPDATE ... SET _state = new WHERE _state = old`). A removed state
+that holds records and has no state to move them to is refused: records are never left in a
+state that no longer exists.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ KINDS: dict[str, tuple[str, str, str]] = {
     "drop_unique": ("-", "drop unique", "drop"),
     "create_fk": ("+", "create foreign key", "create"),
     "drop_fk": ("-", "drop foreign key", "drop"),
+    "move_state": ("~", "move records", "change"),
 }
 # Within one table: constraints go before the columns they use, come back after them.
 ALTER_ORDER = (
@@ -88,6 +94,9 @@ class Step:
     name: str | None = None  # the index or constraint
     count: int | None = None  # rows or values lost, when counted on a connection
     fill: str | None = None  # value given to existing rows of an added column
+    entity: str | None = None  # move_state: the qualified entity whose records move
+    state: str | None = None  # move_state: the state the records are in (old workflow)
+    target: str | None = None  # move_state: the state they move to (None: none given)
 
     def line(self, count: int | None = None) -> str:
         """The step as one line of a plan."""
@@ -201,10 +210,23 @@ class ValueCounter:
         query = sa.select(sa.func.count(table.c[column]))
         return int(connection.execute(query).scalar_one())
 
+    def matching(self, table: sa.Table, column: str, value: str) -> int | None:
+        """Rows where `column` holds `value`."""
+        connection = self._ready(table)
+        if connection is None:
+            return None
+        query = sa.select(sa.func.count()).select_from(table).where(table.c[column] == value)
+        return int(connection.execute(query).scalar_one())
+
     def nulls(self, table: sa.Table, column: str) -> int | None:
         """Rows where `column` is empty."""
         rows, values = self.rows(table), self.values(table, column)
         return None if rows is None or values is None else rows - values
+
+
+def n_records(count: int | None) -> str:
+    """ "3 records", or "records" when not counted."""
+    return "records" if count is None else _n(count, "record")
 
 
 def _n(count: int, word: str) -> str:

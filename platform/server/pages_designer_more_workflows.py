@@ -5,6 +5,10 @@ workflows/{name}` shows the SVG diagram (states in columns from the initial stat
 as labelled arrows) above the editors of its settings, states, transitions and approvals.
 Every POST is one edit of the workflow document; htmx gets the editor back (diagram included),
 and a refused edit comes back with the typed input and the engine's message beside it.
+
+Renaming a state records in the draft that its records move with it (`drafts.edit`); for a
+removed state that holds records, the publish page posts the chosen state to
+`/designer/{app}/publish/move-records`, one undoable edit of the draft.
 """
 
 from __future__ import annotations
@@ -13,11 +17,13 @@ from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import Response
+from fastapi.responses import RedirectResponse, Response
 
+from appblocks.engine.drafts import DraftError, move_records
 from appblocks.engine.names import name_problem
 from appblocks.engine.users import Identity
 from appblocks.server.auth import RuntimeDep
+from appblocks.server.pages_designer_common import engine_message, workspace
 from appblocks.server.pages_designer_more_base import (
     Desk,
     answer,
@@ -32,7 +38,7 @@ from appblocks.server.pages_designer_more_base import (
     save,
 )
 from appblocks.server.runtime import Runtime
-from appblocks.server.web import PageUser, render, tr
+from appblocks.server.web import PageUser, flash, render, tr
 from appblocks.views import designer_more_edits as edits
 from appblocks.views.designer_more_docs import Issue, Verdict
 from appblocks.views.designer_more_flow import (
@@ -391,3 +397,27 @@ def workflow_delete(
         return answer(request, EDITOR, verdict, block="editor", redirect="", context=ctx)
 
     return delete_document(runtime, request, identity, app, "workflow", name, refused)
+
+
+@router.post("/designer/{app}/publish/move-records")
+async def state_records_move(
+    app: str, request: Request, runtime: RuntimeDep, identity: PageUser
+) -> Response:
+    """Where the records of a state the draft removes go when it is published (from the
+    publish page); back to the plan, which shows the move."""
+    _, many = await form_lists(request)
+    chosen = first(many, "draft")
+    with runtime.engine.begin() as conn:
+        ws = workspace(conn, app, identity, int(chosen) if chosen.isdigit() else None)
+        target = f"/designer/{app}/publish"
+        if ws.draft is None:
+            return RedirectResponse(target, status_code=303)
+        entity, state, to = (first(many, k) for k in ("entity", "state", "target"))
+        try:
+            move_records(conn, ws.draft.id, entity, state, to)
+        except DraftError as exc:
+            flash(request, engine_message(request, exc), "error")
+        else:
+            flash(request, tr(request, "The records of “%(state)s” will move to “%(target)s” "
+                              "when you publish", state=state, target=to), "success")  # fmt: skip
+    return RedirectResponse(f"{target}?draft={ws.draft.id}", status_code=303)

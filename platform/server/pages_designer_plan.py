@@ -3,6 +3,8 @@ documents changed, and how many stored values a step would delete.
 
 `migrations` describes steps for engineers (`add column srm_po.x: text(255)`); an analyst reads
 "Add “Carrier” to “Purchase order”". The engineer's text stays on the page, folded away.
+Records of a renamed workflow state move with it; for a removed state that holds records the
+step carries a `StateChoice`: the page lets the analyst pick the state they move to.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from fastapi import Request
 from appblocks.engine.catalog import Catalog
 from appblocks.engine.drafts import Draft
 from appblocks.engine.layers import diff
+from appblocks.engine.migrations_plan import workflows
 from appblocks.engine.migrations_steps import Plan, Step, ValueCounter
 from appblocks.engine.names import link_table_name
 from appblocks.engine.spec import label_text
@@ -30,6 +33,15 @@ COLUMN_STEPS = frozenset(
 
 
 @dataclass(frozen=True)
+class StateChoice:
+    """A removed workflow state with records: the states of the new workflow to move them to."""
+
+    entity: str  # qualified
+    state: str
+    options: tuple[tuple[str, str], ...]  # (state, label)
+
+
+@dataclass(frozen=True)
 class PlainStep:
     """One step as a sentence, with its symbol and whether it deletes stored values."""
 
@@ -37,6 +49,7 @@ class PlainStep:
     text: str
     data_loss: bool = False
     refused: str | None = None
+    choice: StateChoice | None = None
 
 
 def _names(catalogs: tuple[Catalog, ...], locale: str) -> dict[str, tuple[str, Any]]:
@@ -61,6 +74,9 @@ def plain_steps(request: Request, plan: Plan, conn: sa.Connection) -> list[Plain
     extras: dict[str, int] = {}
     for step in plan.steps:
         entity, spec = names.get(step.table, (step.table, None))
+        if step.kind == "move_state":
+            out.append(_state_move(request, plan, step, entity, locale))
+            continue
         if step.kind not in COLUMN_STEPS:
             extras[entity] = extras.get(entity, 0) + 1
             continue
@@ -84,6 +100,37 @@ def plain_steps(request: Request, plan: Plan, conn: sa.Connection) -> list[Plain
             )  # fmt: skip
         )
     return out
+
+
+def _state_labels(plan: Plan, entity: str, locale: str, new: bool) -> dict[str, str]:
+    flow = workflows((plan.new if new else plan.old).blueprints).get(entity) or {}
+    out = {}
+    for item in flow.get("states") or []:
+        name = str(item.get("name") if isinstance(item, Mapping) else item)
+        out[name] = label_text(item.get("label") if isinstance(item, Mapping) else None,
+                               locale, name)  # fmt: skip
+    return out
+
+
+def _state_move(request: Request, plan: Plan, step: Step, entity: str, locale: str) -> PlainStep:
+    """Records moving from a renamed or removed state, or a removed state waiting for a choice."""
+    qualified, state = str(step.entity), str(step.state)
+    before, after = (_state_labels(plan, qualified, locale, new) for new in (False, True))
+    n = "?" if step.count is None else step.count
+    old = before.get(state, state)
+    choice = StateChoice(qualified, state, tuple(after.items()))
+    if step.target is None:
+        text = tr(request, "The state “%(state)s” of “%(entity)s” is removed, but %(n)s records "
+                  "are in it", state=old, entity=entity, n=n)  # fmt: skip
+        why = tr(request, "choose the state they move to, then publish")
+        return PlainStep("!", text, refused=why, choice=choice)
+    text = tr(request, "Move %(n)s records of “%(entity)s” from the state “%(state)s” to "
+              "“%(target)s”", n=n, entity=entity, state=old,
+              target=after.get(step.target, step.target))  # fmt: skip
+    if step.refused is not None:
+        why = tr(request, "“%(target)s” is not a state of the workflow", target=step.target)
+        return PlainStep("!", text, refused=why, choice=choice)
+    return PlainStep("~", text)
 
 
 def _old_fields(plan: Plan, table: str, locale: str) -> dict[str, str]:
