@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -305,12 +306,49 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
+    from appblocks.engine.housekeeping import HousekeepingError, Settings
     from appblocks.workflows.assembly import LogicCache, job_handlers
     from appblocks.workflows.worker import main_loop
 
+    try:
+        tidy = Settings.from_env()
+    except HousekeepingError as exc:
+        print(exc, file=sys.stderr)
+        return 1
     engine = _engine(args)
-    main_loop(engine, job_handlers(LogicCache(), engine))
+    main_loop(engine, job_handlers(LogicCache(), engine), tidy=tidy)
     return 0
+
+
+def cmd_housekeeping(args: argparse.Namespace) -> int:
+    from appblocks.engine import housekeeping
+
+    try:
+        settings = housekeeping.Settings.from_env(
+            file_hours=args.files_older_than, stale_minutes=args.imports_stale_after
+        )
+    except housekeeping.HousekeepingError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    engine = _engine(args)
+    try:
+        with engine.begin() as conn:
+            report = housekeeping.run(conn, settings)
+    finally:
+        engine.dispose()
+    print(
+        f"Unclaimed files older than {_amount(settings.file_age)}; "
+        f"imports without progress for {_amount(settings.import_stale)}."
+    )
+    for line in report.lines():
+        print(line)
+    return 0
+
+
+def _amount(span: dt.timedelta) -> str:
+    if span >= dt.timedelta(hours=1):
+        return f"{span / dt.timedelta(hours=1):g} h"
+    return f"{span / dt.timedelta(minutes=1):g} min"
 
 
 # --- sandbox --------------------------------------------------------------------------------
@@ -325,6 +363,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 # --- wiring ---------------------------------------------------------------------------------
+
+
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -383,6 +428,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_serve)
     p = with_db(sub.add_parser("worker", help="run due timers, schedules and outgoing mail"))
     p.set_defaults(func=cmd_worker)
+    p = with_db(
+        sub.add_parser(
+            "housekeeping",
+            help="remove old unclaimed uploads, close imports whose process died (once; the "
+            "worker does it every five minutes)",
+        )
+    )
+    p.add_argument(
+        "--files-older-than", type=_number, metavar="HOURS",
+        help="remove files chosen in a form that was never saved after this many hours "
+        "(default: $APPBLOCKS_UNCLAIMED_FILE_HOURS or 24)",
+    )  # fmt: skip
+    p.add_argument(
+        "--imports-stale-after", type=_number, metavar="MINUTES",
+        help="mark an import without progress for this many minutes as interrupted "
+        "(PostgreSQL; default: $APPBLOCKS_IMPORT_STALE_MINUTES or 15)",
+    )  # fmt: skip
+    p.set_defaults(func=cmd_housekeeping)
 
     user = sub.add_parser("user", help="manage users")
     usub = user.add_subparsers(dest="action", required=True)

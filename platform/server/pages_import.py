@@ -19,10 +19,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.datastructures import UploadFile
 
+from appblocks.engine import housekeeping
 from appblocks.engine.access import Scope
 from appblocks.engine.db import is_sqlite, reading
 from appblocks.engine.i18n import translate
-from appblocks.engine.models import utcnow
 from appblocks.engine.record_errors import MESSAGES
 from appblocks.engine.rules import user_context
 from appblocks.engine.spec import EntitySpec
@@ -163,6 +163,8 @@ def reason(request: Request, loaded: Loaded, problem: dict[str, Any]) -> str:
         )
     if code == "crashed":
         return tr(request, "The import stopped unexpectedly; nothing was imported.")
+    if code == housekeeping.INTERRUPTED:
+        return tr(request, "The server stopped before the work was finished; nothing was written.")
     if code != "invalid" and code in MESSAGES:
         return translate(code, {"field": problem.get("field", ""), **params}, locale)
     message = str(problem.get("message") or "")
@@ -282,25 +284,13 @@ def _run(
             run["done"] = max(int(run["done"] or 0), live)
         elif is_sqlite(runtime.engine):
             # A SQLite database has one server process: a run it is not running has died
-            # (a restart); its transaction was rolled back, so nothing was written.
-            problem: dict[str, Any] = {
-                "row": None,
-                "field": "",
-                "message": "crashed",
-                "code": "crashed",
-                "params": {},
-            }
+            # (a restart); its transaction was rolled back, so nothing was written. (On
+            # PostgreSQL, housekeeping closes a run that has stopped making progress.)
             with runtime.engine.begin() as conn:
-                marked = conn.execute(
-                    sa.update(imports.RUNS)
-                    .where(imports.RUNS.c.id == run_id, imports.RUNS.c.status == run["status"])
-                    .values(status=imports.FAILED, errors=[problem], finished_at=utcnow())
-                ).rowcount
-                if not marked:
-                    # It finished between our read and now (the runner records the outcome
-                    # before it forgets the run): report that outcome, not a crash.
-                    return imports.load_run(conn, run_id, identity.name, spec.qualified) or run
-            run.update(status=imports.FAILED, errors=[problem])
+                housekeeping.mark_interrupted(conn, run_id, run["status"])
+                # Marked now, or it finished between our read and now (the runner records
+                # the outcome before it forgets the run): either way, report what is recorded.
+                return imports.load_run(conn, run_id, identity.name, spec.qualified) or run
     return run
 
 
@@ -370,6 +360,7 @@ def _run_page(
         to_import=total - skipped,
         skipped=skipped,
         done=int(run["done"] or 0),
+        interrupted=housekeeping.interrupted_while(run),
         oob_steps=oob,
     )
 

@@ -12,8 +12,11 @@ So on SQLite the counter lives in this process (`ImportRunner.live`): a SQLite d
 served by one server process, so every poll reaches the process that runs the import. On
 PostgreSQL the import's transaction locks only the rows it writes, and the counter is also
 committed to `ab_import.done` from a second connection after every chunk, so any server
-behind a load balancer can report it. Statuses are always committed outside the import's
-transaction, so a failed or crashed import leaves no rows and a status that says so.
+behind a load balancer can report it, with the time of that progress (`progress_at` in the
+mapping, also set when a run is set going). Statuses are always committed outside the
+import's transaction, so a failed or crashed import leaves no rows and a status that says so;
+a run whose process died is closed as `interrupted` by housekeeping on PostgreSQL
+(`engine/housekeeping.py`) and by its page on SQLite (`server/pages_import.py`).
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from appblocks.engine import dataio
 from appblocks.engine.access import Scope
 from appblocks.engine.catalog import Catalog
 from appblocks.engine.db import is_sqlite, reading
+from appblocks.engine.housekeeping import stamp_progress
 from appblocks.engine.models import ImportRun, StoredFile, utcnow
 from appblocks.engine.records import RecordStore
 from appblocks.engine.references import Visible
@@ -297,7 +301,11 @@ def save_mapping(conn: sa.Connection, run: Mapping[str, Any], chosen: list[str |
 
 def claim(conn: sa.Connection, run_id: int, start: Sequence[str], to: str, **values: Any) -> bool:
     """Move a run from one of `start` to `to` (with `values`) unless another request did
-    first: a double click must not import twice."""
+    first: a double click must not import twice. A run set going gets its progress time
+    (housekeeping closes a run without progress for a while: its process died)."""
+    if to in RUNNING and "mapping" not in values:
+        mapping = conn.execute(sa.select(RUNS.c.mapping).where(RUNS.c.id == run_id)).scalar()
+        values["mapping"] = stamp_progress(mapping)
     result = conn.execute(
         sa.update(RUNS)
         .where(RUNS.c.id == run_id, RUNS.c.status.in_(list(start)))
@@ -364,11 +372,27 @@ class ImportRunner:
         return thread
 
     def _progress(self, job: Job) -> Callable[[int], None]:
+        mapping: dict[str, Any] | None = None  # read at the first report
+
         def report(done: int) -> None:
+            nonlocal mapping
             with self._lock:
                 self._live[job.run_id] = done
-            if not is_sqlite(job.engine):
-                _finish(job.engine, job.run_id, done=done)
+            if is_sqlite(job.engine):
+                return
+            with job.engine.begin() as conn:
+                if mapping is None:
+                    mapping = dict(
+                        conn.execute(
+                            sa.select(RUNS.c.mapping).where(RUNS.c.id == job.run_id)
+                        ).scalar()
+                        or {}
+                    )
+                conn.execute(
+                    sa.update(RUNS)
+                    .where(RUNS.c.id == job.run_id)
+                    .values(done=done, mapping=stamp_progress(mapping))
+                )
 
         return report
 

@@ -26,6 +26,7 @@ from typing import TextIO
 
 import sqlalchemy as sa
 
+from appblocks.engine import housekeeping
 from appblocks.engine.models import utcnow
 from appblocks.workflows.jobs import (
     DONE,
@@ -260,19 +261,56 @@ def run_forever(
             stop.wait(poll_seconds)
 
 
+def add_housekeeping(
+    engine: sa.Engine,
+    handlers: JobHandlers,
+    settings: housekeeping.Settings | None = None,
+    *,
+    now: dt.datetime | None = None,
+) -> None:
+    """Register the housekeeping job (unclaimed files, interrupted imports: see
+    `engine/housekeeping.py`) and queue its next run. It runs every five minutes like a
+    scheduled automation: one job per slot however many workers run, each run queueing the
+    next, in the job's transaction (what it removes and marks commits together)."""
+    from appblocks.workflows.schedule import recurring, schedule_job
+
+    chosen = settings or housekeeping.Settings.from_env(os.environ)
+    if housekeeping.JOB_KIND not in handlers:
+
+        def run_housekeeping(conn: sa.Connection, payload: dict[str, object], job_id: int) -> None:
+            report = housekeeping.run(conn, chosen)
+            if report.files or report.interrupted:
+                log.info("housekeeping (job %s): %s", job_id, " ".join(report.lines()))
+
+        handlers.register(housekeeping.JOB_KIND)(recurring(run_housekeeping))
+    with engine.begin() as conn:
+        schedule_job(
+            conn, housekeeping.JOB_KIND, housekeeping.SCHEDULE, now or utcnow(),
+            kind=housekeeping.JOB_KIND,
+        )  # fmt: skip
+
+
 def main_loop(
     engine: sa.Engine,
     handlers: JobHandlers | None = None,
     *,
     poll_seconds: float = 1.0,
     out: TextIO | None = None,
+    tidy: housekeeping.Settings | bool = True,
 ) -> int:
-    """`appblocks worker`: run jobs until SIGINT or SIGTERM, one stdout line per batch."""
+    """`appblocks worker`: run jobs until SIGINT or SIGTERM, one stdout line per batch.
+
+    `tidy` runs housekeeping every five minutes (True: with the settings from the
+    environment; False: not at all)."""
     if handlers is None:
         from appblocks.workflows.outbox import MailSettings, register_outbox
 
         handlers = JobHandlers()
         register_outbox(handlers, MailSettings.from_env(os.environ))
+    if tidy is not False:
+        add_housekeeping(
+            engine, handlers, tidy if isinstance(tidy, housekeeping.Settings) else None
+        )
     stream = out or sys.stdout
     stop = threading.Event()
     worker_id = new_worker_id()
