@@ -35,6 +35,7 @@ from alembic.migration import MigrationContext
 from alembic.operations import BatchOperations, Operations
 from sqlalchemy.schema import conv, sort_tables_and_constraints
 
+from appblocks.engine.catalog import Catalog
 from appblocks.engine.migrations_backup import default_backup_dir, write_backups
 from appblocks.engine.migrations_steps import (
     DataLossRefused,
@@ -45,6 +46,7 @@ from appblocks.engine.migrations_steps import (
     Step,
 )
 from appblocks.engine.migrations_types import sql_type
+from appblocks.engine.models import Task, utcnow
 
 TABLE_KINDS = frozenset({"create_table", "drop_table"})
 MOVES = "move_state"  # records moved between workflow states: no table change
@@ -88,7 +90,9 @@ def apply(
         except sa.exc.DBAPIError as exc:
             what = ", ".join(f"{s.kind} {s.detail}" for s in steps)
             raise MigrationFailed(f"{what}: {exc.orig}") from exc
-    _move_states(connection, [s for s in plan.steps if s.kind == MOVES])
+    moves = [s for s in plan.steps if s.kind == MOVES]
+    _move_states(connection, moves)
+    _move_tasks(connection, plan, moves)
     return ApplyReport(plan.steps, tuple(backups), plan.recompute)
 
 
@@ -111,6 +115,34 @@ def _move_states(connection: sa.Connection, steps: Sequence[Step]) -> None:
             connection.execute(query)
         except sa.exc.DBAPIError as exc:
             raise MigrationFailed(f"move records of {name}: {exc.orig}") from exc
+
+
+def _approval_states(catalog: Catalog, qualified: str) -> set[str]:
+    """The states of the entity's workflow that wait for an approval."""
+    app, _, entity = qualified.partition(".")
+    workflows = catalog.blueprints.get(app, {}).get("workflows") or {}
+    return {
+        str(state)
+        for doc in workflows.values()
+        if doc.get("entity") == entity
+        for state in (doc.get("approvals") or {})
+    }
+
+
+def _move_tasks(connection: sa.Connection, plan: Plan, steps: Sequence[Step]) -> None:
+    """Open approval tasks follow their records: to the new name when the new state waits for
+    the same approval, cancelled otherwise (nobody could decide them any more)."""
+    tasks = Task.__table__
+    for step in steps:
+        assert step.entity is not None and step.state is not None and step.target is not None
+        waiting = [
+            tasks.c.entity == step.entity, tasks.c.step == step.state, tasks.c.status == "open"
+        ]  # fmt: skip
+        if step.target in _approval_states(plan.new, step.entity):
+            connection.execute(sa.update(tasks).where(*waiting).values(step=step.target))
+        else:
+            stmt = sa.update(tasks).where(*waiting)
+            connection.execute(stmt.values(status="cancelled", decided_at=utcnow()))
 
 
 @contextmanager

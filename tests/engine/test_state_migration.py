@@ -18,6 +18,7 @@ from appblocks.engine.db import reading
 from appblocks.engine.loader import load_blueprint_text
 from appblocks.engine.migrations import MigrationRefused, apply, begin_migration, plan
 from appblocks.engine.migrations_plan import chain_moves, renamed_states
+from appblocks.engine.models import Task
 
 NOW = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
 ORDER = {"order": {"fields": {"number": {"type": "text"}}}}
@@ -265,3 +266,49 @@ def test_designer_rename_then_removal_asks_for_the_original_state(engine: sa.Eng
         }
     drafts.publish(engine, draft_id)
     assert trips(engine) == [("T1", "planned"), ("T2", "planned"), ("T3", "planned")]
+
+
+def approving(*states: str, waits_in: str) -> Catalog:
+    """`app(*states)` whose state `waits_in` waits for a manager's approval."""
+    catalog = app(*states)
+    blueprint = copy.deepcopy(catalog.blueprints["srm"])
+    level = {"name": "manager", "approvers": [{"role": "manager"}]}
+    blueprint["workflows"]["flow"]["approvals"] = {waits_in: {"levels": [level]}}
+    return Catalog({"srm": blueprint})
+
+
+def open_task(engine: sa.Engine, step: str) -> int:
+    tasks = Task.__table__
+    row = {"entity": "srm.order", "record_id": 2, "workflow": "flow", "step": step}
+    with engine.begin() as conn:
+        return int(conn.execute(tasks.insert().values(**row)).inserted_primary_key[0])
+
+
+def task(engine: sa.Engine, task_id: int) -> tuple[str, str]:
+    tasks = Task.__table__
+    with engine.connect() as conn:
+        found = conn.execute(sa.select(tasks.c.step, tasks.c.status).where(tasks.c.id == task_id))
+        step, status = found.one()
+    return str(step), str(status)
+
+
+def test_open_approvals_follow_a_renamed_approval_state(engine: sa.Engine) -> None:
+    old = approving("draft", "approved", "done", waits_in="approved")
+    new = approving("draft", "accepted", "done", waits_in="accepted")
+    installed(engine, old, *ROWS)
+    waiting = open_task(engine, "approved")
+    with begin_migration(engine) as conn:
+        apply(plan(old, new, conn, state_moves={"srm.order": {"approved": "accepted"}}), conn)
+    assert task(engine, waiting) == ("accepted", "open")  # the manager can still decide it
+
+
+def test_open_approvals_are_cancelled_when_their_records_leave_the_state(
+    engine: sa.Engine,
+) -> None:
+    old = approving("draft", "approved", "done", waits_in="approved")
+    new = app("draft", "done")
+    installed(engine, old, *ROWS)
+    waiting = open_task(engine, "approved")
+    with begin_migration(engine) as conn:
+        apply(plan(old, new, conn, state_moves={"srm.order": {"approved": "done"}}), conn)
+    assert task(engine, waiting) == ("approved", "cancelled")  # not left in an inbox for good
