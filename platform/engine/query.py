@@ -21,6 +21,7 @@ from appblocks.engine.catalog import Catalog
 from appblocks.engine.fieldtypes import FieldValueError
 from appblocks.engine.fieldtypes.base import storable_text
 from appblocks.engine.record_errors import QueryError
+from appblocks.engine.search import indexed_search
 from appblocks.engine.spec import EntitySpec, FieldSpec
 from appblocks.engine.sql_constructs import JsonArrayContains
 
@@ -298,7 +299,8 @@ def compile_search(
     catalog: Catalog, entity: str, q: str | None, fields: Iterable[str] | None = None
 ) -> ColumnElement[bool] | None:
     """Case-insensitive substring search over the entity's searchable text fields (or only
-    `fields` of them: a caller must not find records by text it may not see), or None."""
+    `fields` of them: a caller must not find records by text it may not see), or None.
+    Indexed where the database has the index (`appblocks.engine.search`)."""
     if q is None:
         return None
     if not isinstance(q, str):
@@ -320,7 +322,11 @@ def compile_search(
     ]
     if not columns:
         return sa.false()
-    return sa.or_(*(_ilike(c, pattern) for c in columns))
+    scan = sa.or_(*(_ilike(c, pattern) for c in columns))
+    # Where the database has a trigram index (SQLite FTS5) and the term is long enough, the
+    # index narrows the rows and `scan` still decides each one: the same results, found fast.
+    # PostgreSQL's pg_trgm indexes serve the ILIKE itself.
+    return indexed_search(table, [c.name for c in columns], text, scan)
 
 
 # --- sorting and the keyset predicate -----------------------------------------------------------
