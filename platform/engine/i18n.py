@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
+from functools import cache
+from importlib.resources import files
+from string import Formatter
 from typing import Any
+
+from babel.messages.pofile import read_po
 
 from appblocks.engine.record_errors import MESSAGES
 
@@ -104,3 +110,121 @@ def translate(key: str, params: Mapping[str, Any], locale: str, *, plain: bool =
         return template.format(**params)
     except (KeyError, IndexError, ValueError):
         return template
+
+
+# --- blueprint validation messages ----------------------------------------------------------
+# A validator says what is wrong as an English template with named `{placeholders}` (marked
+# with N_ so Babel extracts it) and keyword parameters; the zh-CN templates are in the catalog
+# ui/translations/zh_CN/LC_MESSAGES/engine.po (msgid: the English template).
+
+ENGINE_CATALOG = "engine.po"
+
+
+def N_(template: str) -> str:
+    """Marks an English message template for extraction (translated when rendered)."""
+    return template
+
+
+class Message:
+    """A text in the reader's language: an English template and its parameters. A parameter
+    may itself be a Message (a reason inside a sentence), rendered in the same language."""
+
+    __slots__ = ("template", "params")
+
+    def __init__(self, template: str, /, **params: Any) -> None:
+        self.template = template
+        self.params = params
+
+    def text(self, locale: str = DEFAULT_LOCALE) -> str:
+        return render(self.template, self.params, locale)
+
+    def __str__(self) -> str:
+        return self.text()
+
+    def __format__(self, spec: str) -> str:
+        return format(self.text(), spec)
+
+    def __repr__(self) -> str:
+        return f"Message({self.template!r}, **{self.params!r})"
+
+
+@cache
+def engine_catalog(locale: str) -> Mapping[str, str]:
+    """English template -> the template in `locale`, from the engine's .po catalog."""
+    if locale not in LOCALES or locale == DEFAULT_LOCALE:
+        return {}
+    folder = files("appblocks.ui").joinpath("translations", locale.replace("-", "_"))
+    entry = folder.joinpath("LC_MESSAGES", ENGINE_CATALOG)
+    if not entry.is_file():
+        return {}
+    out: dict[str, str] = {}
+    with entry.open("rb") as handle:
+        for message in read_po(handle, locale=locale.replace("-", "_")):
+            if isinstance(message.id, str) and isinstance(message.string, str):
+                if message.id and message.string and not message.fuzzy:
+                    out[message.id] = message.string
+    return out
+
+
+def render(template: str, params: Mapping[str, Any], locale: str = DEFAULT_LOCALE) -> str:
+    """`template` in `locale` (the English when the catalog has no translation), filled in;
+    a template without parameters is shown as written (its braces are not placeholders)."""
+    if not params:
+        return engine_catalog(locale).get(template) or template
+    values = {k: v.text(locale) if isinstance(v, Message) else v for k, v in params.items()}
+    for text in (engine_catalog(locale).get(template), template):
+        if text:
+            try:
+                return text.format(**values)
+            except (KeyError, IndexError, ValueError, AttributeError):
+                continue
+    return template
+
+
+def recognise(text: str, templates: Sequence[str]) -> Message:
+    """A Message for an English text made elsewhere from one of `templates` (e.g. a naming
+    rule's reason); a text of no known shape stays as it is (`{detail}`) in every language."""
+    for template in templates:
+        pattern = _template_pattern(template)
+        found = pattern.match(text)
+        if found is not None:
+            message = Message(template, **found.groupdict())
+            if message.text() == text:
+                return message
+    return Message(N_("{detail}"), detail=text)
+
+
+@cache
+def _template_pattern(template: str) -> re.Pattern[str]:
+    parts = []
+    for literal, name, _spec, _conversion in Formatter().parse(template):
+        parts.append(re.escape(literal))
+        if name:
+            parts.append(f"(?P<{name}>.*?)")
+    return re.compile("^" + "".join(parts) + "$", re.S)
+
+
+#: the naming rules' reasons (engine/names.py), so that they too read in the user's language
+NAME_TEMPLATES = (
+    N_("a name must be a string"),
+    N_("'{name}' starts with '_', which is reserved for system columns"),
+    N_(
+        "'{name}' is not a valid name: use lower-case letters, digits and '_', "
+        "starting with a letter, at most {limit} characters"
+    ),
+    N_("'{name}' is an SQL keyword; choose another name"),
+)
+
+#: the field types' complaints about a value (fieldtypes), the common shapes
+VALUE_TEMPLATES = (
+    N_("must be at least {limit}"),
+    N_("must be at most {limit}"),
+    N_("must be on or after {limit}"),
+    N_("must be on or before {limit}"),
+    N_("is too large"),
+    N_("'{value}' is not a number"),
+    N_("'{value}' is not a whole number"),
+    N_("'{value}' is not a date (use YYYY-MM-DD)"),
+    N_("'{value}' is not one of the options: {options}"),
+    N_("is {length} characters long; at most {limit} allowed"),
+)

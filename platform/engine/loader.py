@@ -10,6 +10,7 @@ document round-trips through JSON.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from typing import Any
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from appblocks.engine.i18n import DEFAULT_LOCALE, N_, render
 from appblocks.engine.spec import MANIFEST_KEYS, SECTIONS
 
 KeyPath = tuple[str | int, ...]
@@ -29,12 +31,27 @@ MERGED_SECTIONS: tuple[str, ...] = (*SECTIONS, "data")
 
 @dataclass(frozen=True)
 class BlueprintError:
-    """One problem in a blueprint, with the file, line and key path where it is."""
+    """One problem in a blueprint, with the file, line and key path where it is.
+
+    `message` is the English text (what the CLI and the API show); `template` and `params`
+    keep what it was made from, so that `text(locale)` can say it in another language.
+    """
 
     file: str
     line: int
     path: str
     message: str
+    template: str = field(default="", compare=False, repr=False)
+    params: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @classmethod
+    def of(cls, file: str, line: int, path: str, template: str, /, **params: Any) -> BlueprintError:
+        """An error from an English template (marked with N_) and its parameters."""
+        return cls(file, line, path, render(template, params), template, params)
+
+    def text(self, locale: str = DEFAULT_LOCALE) -> str:
+        """The message in `locale` (en or zh-CN); English for a locale without a catalog."""
+        return render(self.template, self.params, locale) if self.template else self.message
 
     def __str__(self) -> str:
         return f"{self.file}:{self.line}: {self.path}: {self.message}"
@@ -67,10 +84,10 @@ class LoadedBlueprint:
             path = path[:-1]
         return (self.files[0] if self.files else str(self.root), 1)
 
-    def error(self, path: KeyPath, message: str) -> BlueprintError:
-        """An error at `path`, placed at that key's file and line."""
+    def error(self, path: KeyPath, template: str, /, **params: Any) -> BlueprintError:
+        """An error at `path`, placed at that key's file and line (`template` marked N_)."""
         file, line = self.where(path)
-        return BlueprintError(file, line, dotted(path), message)
+        return BlueprintError.of(file, line, dotted(path), template, **params)
 
 
 def load_blueprint(path: str | Path) -> LoadedBlueprint:
@@ -89,11 +106,11 @@ def load_blueprint(path: str | Path) -> LoadedBlueprint:
         )
         if not manifest.is_file():
             loaded.errors.append(
-                BlueprintError(
+                BlueprintError.of(
                     str(manifest),
                     1,
                     FILE_LEVEL,
-                    "missing: a blueprint folder needs a blueprint.yaml",
+                    N_("missing: a blueprint folder needs a blueprint.yaml"),
                 )
             )
             loaded.complete = False
@@ -104,7 +121,9 @@ def load_blueprint(path: str | Path) -> LoadedBlueprint:
     elif root.is_file():
         _add_file(loaded, root, is_manifest=True)
     else:
-        loaded.errors.append(BlueprintError(str(root), 1, FILE_LEVEL, "no such file or folder"))
+        loaded.errors.append(
+            BlueprintError.of(str(root), 1, FILE_LEVEL, N_("no such file or folder"))
+        )
         loaded.complete = False
     return loaded
 
@@ -121,7 +140,9 @@ def _add_file(loaded: LoadedBlueprint, path: Path, *, is_manifest: bool) -> None
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
         loaded.files.append(str(path))
-        loaded.errors.append(BlueprintError(str(path), 1, FILE_LEVEL, f"cannot be read: {exc}"))
+        loaded.errors.append(
+            BlueprintError.of(str(path), 1, FILE_LEVEL, N_("cannot be read: {detail}"), detail=exc)
+        )
         loaded.complete = False
         return
     _add_text(loaded, text, str(path), is_manifest=is_manifest)
@@ -158,16 +179,21 @@ def _merge(
         for path, where in under.get(prefix, []):
             loaded.positions.setdefault(path, where)
 
-    def err(path: KeyPath, message: str) -> None:
+    def err(path: KeyPath, template: str, **params: Any) -> None:
         line = positions.get(path, (filename, 1))[1]
-        loaded.errors.append(BlueprintError(filename, line, dotted(path), message))
+        loaded.errors.append(BlueprintError.of(filename, line, dotted(path), template, **params))
 
     merged = loaded.doc
     for key, value in doc.items():
         if key in MERGED_SECTIONS and value is None:
             value = {}  # an empty section (`forms:` with everything commented out)
         if key in MANIFEST_KEYS and not is_manifest:
-            err((key,), f"'{key}' is a manifest key: it belongs in {MANIFEST_FILE}")
+            err(
+                (key,),
+                N_("'{key}' is a manifest key: it belongs in {file}"),
+                key=key,
+                file=MANIFEST_FILE,
+            )
             continue
         if key not in merged:
             merged[key] = value
@@ -180,14 +206,23 @@ def _merge(
                     first_file, first_line = loaded.where((key, name))
                     err(
                         (key, name),
-                        f"'{name}' is defined twice (first at {first_file}:{first_line})",
+                        N_("'{name}' is defined twice (first at {file}:{line})"),
+                        name=name,
+                        file=first_file,
+                        line=first_line,
                     )
                     continue
                 merged[key][name] = body
                 adopt((key, name))
             continue
         first_file, first_line = loaded.where((key,))
-        err((key,), f"'{key}' is given twice (first at {first_file}:{first_line})")
+        err(
+            (key,),
+            N_("'{key}' is given twice (first at {file}:{line})"),
+            key=key,
+            file=first_file,
+            line=first_line,
+        )
 
 
 class _SafeLoader(yaml.SafeLoader):
@@ -229,30 +264,39 @@ class _FileReader:
                 context += f" that starts at line {exc.context_mark.line + 1}"
             context += ")" if context else ""
             self.errors.append(
-                BlueprintError(self.filename, line, FILE_LEVEL, f"invalid YAML: {detail}{context}")
+                BlueprintError.of(
+                    self.filename,
+                    line,
+                    FILE_LEVEL,
+                    N_("invalid YAML: {detail}"),
+                    detail=f"{detail}{context}",
+                )
             )
             return None
         except yaml.YAMLError as exc:
-            self.errors.append(BlueprintError(self.filename, 1, FILE_LEVEL, f"invalid YAML: {exc}"))
+            self.errors.append(
+                BlueprintError.of(
+                    self.filename, 1, FILE_LEVEL, N_("invalid YAML: {detail}"), detail=exc
+                )
+            )
             return None
         try:
             if node is None:
                 return {}
             if not isinstance(node, MappingNode):
-                self._error(node, (), "a blueprint file must be a mapping of keys to sections")
+                self._error(node, (), N_("a blueprint file must be a mapping of keys to sections"))
                 return None
             return self._mapping(node, ())
         finally:
             loader.dispose()
 
-    def _error(self, node: Node, path: KeyPath, message: str) -> None:
-        self.errors.append(
-            BlueprintError(self.filename, node.start_mark.line + 1, dotted(path), message)
-        )
+    def _error(self, node: Node, path: KeyPath, template: str, /, **params: Any) -> None:
+        line = node.start_mark.line + 1
+        self.errors.append(BlueprintError.of(self.filename, line, dotted(path), template, **params))
 
     def _value(self, node: Node, path: KeyPath) -> Any:
         if id(node) in self._active:
-            self._error(node, path, "an alias refers to itself")
+            self._error(node, path, N_("an alias refers to itself"))
             return None
         if isinstance(node, MappingNode):
             self._active.add(id(node))
@@ -278,13 +322,14 @@ class _FileReader:
             value = self._loader.construct_object(node, deep=True)
         except yaml.YAMLError as exc:
             problem = getattr(exc, "problem", None) or str(exc)
-            self._error(node, path, f"invalid YAML value: {problem}")
+            self._error(node, path, N_("invalid YAML value: {detail}"), detail=problem)
             return None
         if not isinstance(value, _PLAIN):
             self._error(
                 node,
                 path,
-                f"a {type(value).__name__} value cannot be used here (only text, numbers, true/false and null)",
+                N_("a {kind} value cannot be used here (only text, numbers, true/false and null)"),
+                kind=type(value).__name__,
             )
             return None
         return value
@@ -299,7 +344,7 @@ class _FileReader:
                 merges.append(value_node)
                 continue
             if not isinstance(key_node, ScalarNode):
-                self._error(key_node, path, "a key must be plain text, not a list or mapping")
+                self._error(key_node, path, N_("a key must be plain text, not a list or mapping"))
                 continue
             key = str(key_node.value)
             line = key_node.start_mark.line + 1
@@ -307,7 +352,9 @@ class _FileReader:
                 self._error(
                     key_node,
                     (*path, key),
-                    f"duplicate key '{key}' (first at line {first_line[key]})",
+                    N_("duplicate key '{key}' (first at line {line})"),
+                    key=key,
+                    line=first_line[key],
                 )
                 continue
             first_line[key] = line
@@ -319,7 +366,7 @@ class _FileReader:
             for one in sources:
                 value = self._value(one, path)
                 if not isinstance(value, dict):
-                    self._error(one, path, "'<<' merges only mappings")
+                    self._error(one, path, N_("'<<' merges only mappings"))
                     continue
                 for key, item in value.items():
                     merged.setdefault(key, item)

@@ -48,7 +48,7 @@ def validate_blueprint(
     errors: list[BlueprintError] = []
     bad_paths = []
     for path, message in schema_errors(loaded.doc):
-        errors.append(loaded.error(path, message))
+        errors.append(loaded.error(path, message.template, **message.params))
         bad_paths.append(path)
     ctx = Context(loaded, installed, bad_paths)
     for check in CHECKS:

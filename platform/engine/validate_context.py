@@ -6,6 +6,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from appblocks.engine.fieldtypes import FieldType, registry
+from appblocks.engine.i18n import N_, Message
 from appblocks.engine.loader import BlueprintError, KeyPath, LoadedBlueprint
 from appblocks.engine.spec import qualify
 
@@ -15,6 +16,15 @@ SYSTEM_FIELDS = frozenset(
 )
 #: roles the platform itself defines, usable in any blueprint
 PLATFORM_ROLES = frozenset({"admin", "designer"})
+#: the messages many checks share
+NOT_A_FIELD = N_("'{name}' is not a field of {entity}")
+NOT_A_LINK = N_("'{part}' is not a link, so '{path}' cannot go through it")
+NOT_A_ROLE = N_("'{role}' is not a role of {app} (nor a platform role: admin, designer)")
+COMPUTED_CANNOT_BE_SET = N_("'{name}' is computed ({why}); it cannot be set")
+VALUE_DOES_NOT_COMPILE = N_(
+    "value does not compile: {detail} (a value is an expression: quote text as \"'text'\")"
+)
+VALUE_NAMES = N_("value names '{name}', {why} (to set the text, write \"'{name}'\")")
 
 
 def mapping(value: Any) -> Mapping[str, Any]:
@@ -42,9 +52,14 @@ class Context:
 
     # --- errors and the parts that passed the meta-schema ---------------------------------
 
-    def error(self, path: KeyPath, message: str) -> None:
-        """Record an error at `path`."""
-        self.errors.append(self.loaded.error(path, message))
+    def error(self, path: KeyPath, message: str | Message, /, **params: Any) -> None:
+        """Record an error at `path`: an English template marked with N_ and its parameters
+        (`ctx.error(path, N_("'{name}' is not a field of {entity}"), name=..., entity=...)`),
+        or a Message made elsewhere."""
+        if isinstance(message, Message):
+            params = {**message.params, **params}
+            message = message.template
+        self.errors.append(self.loaded.error(path, message, **params))
 
     def clean(self, path: KeyPath, *, except_under: str | None = None) -> bool:
         """Whether the meta-schema found nothing wrong at, above or below `path`.
@@ -92,28 +107,33 @@ class Context:
         app, _, name = qualified.partition(".")
         return name if app == self.app else qualified
 
-    def resolve(self, ref: Any) -> tuple[str | None, str]:
-        """(`app.entity`, "") for an entity reference, or (None, why it does not resolve)."""
+    def resolve(self, ref: Any) -> tuple[str | None, Message | None]:
+        """(`app.entity`, None) for an entity reference, or (None, why it does not resolve)."""
         if not isinstance(ref, str) or not ref:
-            return None, "which is not an entity name"
+            return None, Message(N_("which is not an entity name"))
         parts = ref.split(".")
         if len(parts) == 1 or (len(parts) == 2 and parts[0] == self.app):
             if self.entity(self.own(parts[-1])) is not None:
-                return self.own(parts[-1]), ""
-            return (
-                None,
-                f"which is not an entity of {self.app or 'this blueprint'} or of a required app",
+                return self.own(parts[-1]), None
+            if not self.app:
+                return None, Message(
+                    N_("which is not an entity of this blueprint or of a required app")
+                )
+            return None, Message(
+                N_("which is not an entity of {app} or of a required app"), app=self.app
             )
         if len(parts) != 2:
-            return None, "which is not an entity name (use entity or app.entity)"
+            return None, Message(N_("which is not an entity name (use entity or app.entity)"))
         other, name = parts
         if other not in self.requires:
-            return None, f"but {other} is not in requires (add {other} to requires)"
+            return None, Message(
+                N_("but {app} is not in requires (add {app} to requires)"), app=other
+            )
         if other not in self.installed:
-            return None, f"but {other} is not installed (install it first)"
+            return None, Message(N_("but {app} is not installed (install it first)"), app=other)
         if self.entity(ref) is None:
-            return None, f"which is not an entity of {other}"
-        return ref, ""
+            return None, Message(N_("which is not an entity of {app}"), app=other)
+        return ref, None
 
     @staticmethod
     def ftype(fdoc: Mapping[str, Any]) -> FieldType | None:
@@ -128,7 +148,7 @@ class Context:
             return None
         return qualify(qualified.partition(".")[0], to)
 
-    def field_path(self, qualified: str, path: str) -> str | None:
+    def field_path(self, qualified: str, path: str) -> Message | None:
         """Why a field path (`supplier.name`, through links) does not resolve, or None."""
         current = qualified
         parts = path.split(".")
@@ -136,16 +156,16 @@ class Context:
             if part in SYSTEM_FIELDS:
                 if index == len(parts) - 1:
                     return None
-                return f"'{part}' is not a link, so '{path}' cannot go through it"
+                return Message(NOT_A_LINK, part=part, path=path)
             fdoc = self.fields(current).get(part)
             if fdoc is None:
-                return f"'{part}' is not a field of {self.show(current)}"
+                return Message(NOT_A_FIELD, name=part, entity=self.show(current))
             if index == len(parts) - 1:
                 return None
             through = fdoc.get("type") in ("link", "links", "lines")  # as the query language
             target = self.target(current, fdoc) if through else None
             if target is None:
-                return f"'{part}' is not a link, so '{path}' cannot go through it"
+                return Message(NOT_A_LINK, part=part, path=path)
             if self.entity(target) is None:
                 return None  # the broken link is reported on its own field
             current = target

@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from appblocks.engine.i18n import N_
 from appblocks.engine.loader import KeyPath
 from appblocks.engine.spec import FieldSpec
-from appblocks.engine.validate_context import Context, mapping
+from appblocks.engine.validate_context import NOT_A_FIELD, Context, mapping
 from appblocks.engine.validate_entities import line_owners
-from appblocks.engine.validate_fields import VALUE_ERRORS, computed_why
+from appblocks.engine.validate_fields import VALUE_ERRORS, computed_why, value_error
 
 
 class _Titles:
@@ -34,17 +35,24 @@ def check_data(ctx: Context) -> None:
         path: KeyPath = ("data", ename)
         entity, why = ctx.resolve(ename)
         if entity is None:
-            ctx.error(path, f"data for '{ename}', {why}")
+            ctx.error(path, N_("data for '{entity}', {why}"), entity=ename, why=why)
             continue
         if entity.partition(".")[0] != ctx.app:
-            ctx.error(path, f"seed data is for entities of {ctx.app}, not '{ename}'")
+            ctx.error(
+                path,
+                N_("seed data is for entities of {app}, not '{entity}'"),
+                app=ctx.app,
+                entity=ename,
+            )
             continue
         if entity in owners:
             parent, field = owners[entity][0]
             ctx.error(
                 path,
-                f"{ctx.show(entity)} holds line items: give its records nested under "
-                f"{parent}.{field}",
+                N_("{entity} holds line items: give its records nested under {parent}.{field}"),
+                entity=ctx.show(entity),
+                parent=parent,
+                field=field,
             )
             continue
         for index, record in enumerate(records if isinstance(records, list) else []):
@@ -61,42 +69,47 @@ def _check_record(
         fpath = (*path, key)
         fdoc = fields.get(key)
         if fdoc is None:
-            ctx.error(fpath, f"'{key}' is not a field of {ctx.show(entity)}")
+            ctx.error(fpath, NOT_A_FIELD, name=key, entity=ctx.show(entity))
             continue
         ftype = ctx.ftype(fdoc)
         if ftype is None:
             continue  # the unknown type is reported on the field
         why = computed_why(fdoc)
         if why:
-            ctx.error(fpath, f"'{key}' is computed ({why}); it is never given in data")
+            ctx.error(
+                fpath,
+                N_("'{name}' is computed ({why}); it is never given in data"),
+                name=key,
+                why=why,
+            )
             continue
         if value is None:
             if fdoc.get("required"):
-                ctx.error(fpath, f"'{key}' is required")
+                ctx.error(fpath, N_("'{name}' is required"), name=key)
             continue
         target = ctx.target(entity, fdoc)
         if ftype.name == "link" and target:
             _check_link(ctx, fpath, target, value, titles)
         elif ftype.name == "links" and target:
             if not isinstance(value, list):
-                ctx.error(fpath, "expected a list of ids or titles")
+                ctx.error(fpath, N_("expected a list of ids or titles"))
                 continue
             for index, item in enumerate(value):
                 _check_link(ctx, (*fpath, index), target, item, titles)
         elif ftype.name == "lines" and target:
             if not isinstance(value, list):
-                ctx.error(fpath, "expected a list of line items")
+                ctx.error(fpath, N_("expected a list of line items"))
                 continue
             for index, line in enumerate(value):
                 if not isinstance(line, Mapping):
-                    ctx.error((*fpath, index), "a line item is a mapping of its fields")
+                    ctx.error((*fpath, index), N_("a line item is a mapping of its fields"))
                 else:
                     _check_record(ctx, (*fpath, index), target, line, titles)
         else:
             try:
                 ftype.from_json(value, FieldSpec(key, ftype.name, fdoc, entity))
             except VALUE_ERRORS as exc:
-                ctx.error(fpath, str(exc))
+                ctx.error(fpath, value_error(exc))
     for name, fdoc in fields.items():
         if (
             fdoc.get("required")
@@ -104,7 +117,7 @@ def _check_record(
             and not computed_why(fdoc)
             and fdoc.get("default") is None
         ):
-            ctx.error((*path, name), f"'{name}' is required")
+            ctx.error((*path, name), N_("'{name}' is required"), name=name)
     body = mapping(ctx.entity(entity))
     if isinstance(body.get("title"), str):
         titles.add(entity, record.get(body["title"]))
@@ -114,10 +127,14 @@ def _check_link(ctx: Context, path: KeyPath, target: str, value: Any, titles: _T
     """A link in data: a record id, or the title of a record given earlier in the data."""
     if isinstance(value, int) and not isinstance(value, bool):
         if value < 1:
-            ctx.error(path, f"{value} is not a record id")
+            ctx.error(path, N_("{value} is not a record id"), value=value)
         return
     if not isinstance(value, str | float):
-        ctx.error(path, f"expected the id or the title of a {ctx.show(target)} record")
+        ctx.error(
+            path,
+            N_("expected the id or the title of a {entity} record"),
+            entity=ctx.show(target),
+        )
         return
     if target.partition(".")[0] != ctx.app:
         return  # records of another app are looked up when the data is loaded
@@ -129,5 +146,8 @@ def _check_link(ctx: Context, path: KeyPath, target: str, value: Any, titles: _T
     if not titles.has(target, str(value)):
         ctx.error(
             path,
-            f"'{value}' is not the {title} of a {ctx.show(target)} record given earlier in data",
+            N_("'{value}' is not the {title} of a {entity} record given earlier in data"),
+            value=value,
+            title=title,
+            entity=ctx.show(target),
         )

@@ -8,12 +8,29 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from appblocks.engine.i18n import N_, Message
 from appblocks.engine.loader import KeyPath
 from appblocks.engine.names import NAME_PATTERN, name_problem
-from appblocks.engine.validate_context import Context, mapping, state_names
+from appblocks.engine.validate_context import (
+    COMPUTED_CANNOT_BE_SET,
+    NOT_A_FIELD,
+    NOT_A_ROLE,
+    VALUE_DOES_NOT_COMPILE,
+    VALUE_NAMES,
+    Context,
+    mapping,
+    state_names,
+)
 from appblocks.engine.validate_expr import ExpressionProblem, unknown_names
-from appblocks.engine.validate_fields import check_expression, computed_why, is_number_field
+from appblocks.engine.validate_fields import (
+    check_expression,
+    computed_why,
+    is_number_field,
+    name_error,
+)
 from appblocks.engine.validate_workflows import (
+    NOT_A_DATE,
+    NOT_A_STATE,
     check_approvals,
     check_timers,
     check_workflow_actions,
@@ -22,6 +39,9 @@ from appblocks.engine.validate_workflows import (
 DOCUMENT_SECTIONS = ("forms", "workflows", "views", "dashboards", "roles", "automations")
 RECORD_ACTIONS = ("read", "create", "update", "delete", "import", "export")
 _USER_VALUE = re.compile(r"^\$user(\.[a-z][a-z0-9_]*)?$")
+#: a state the workflow cannot reach yet (the designer shows it as unfinished work)
+UNREACHABLE = N_("state '{name}' cannot be reached from '{initial}'")
+NO_STATE_TO_GROUP = N_("{entity} has no workflow, so no _state to group by")
 
 
 def check_document_names(ctx: Context) -> None:
@@ -30,14 +50,15 @@ def check_document_names(ctx: Context) -> None:
         for name in mapping(ctx.doc.get(section)):
             problem = name_problem(name)
             if problem:
-                ctx.error((section, name), problem)
+                ctx.error((section, name), name_error(problem))
 
 
 def entity_ref(ctx: Context, path: KeyPath, ref: Any, what: str) -> str | None:
-    """The qualified entity `ref` names, or None after reporting why it does not resolve."""
+    """The qualified entity `ref` names, or None after reporting why it does not resolve
+    (`what` is an English phrase marked N_: "view of")."""
     qualified, why = ctx.resolve(ref)
     if qualified is None:
-        ctx.error(path, f"{what} '{ref}', {why}")
+        ctx.error(path, N_("{what} '{ref}', {why}"), what=Message(what), ref=ref, why=why)
     return qualified
 
 
@@ -55,17 +76,21 @@ def check_workflows(ctx: Context) -> None:
         path: KeyPath = ("workflows", wname)
         if not ctx.clean(path):
             continue
-        entity = entity_ref(ctx, (*path, "entity"), wf["entity"], "workflow of")
+        entity = entity_ref(ctx, (*path, "entity"), wf["entity"], N_("workflow of"))
         if entity is not None and entity.partition(".")[0] != ctx.app:
             ctx.error(
-                (*path, "entity"), f"a workflow owns an entity of its own app, not '{wf['entity']}'"
+                (*path, "entity"),
+                N_("a workflow owns an entity of its own app, not '{entity}'"),
+                entity=wf["entity"],
             )
             entity = None
         if entity is not None:
             if entity in owner:
                 ctx.error(
                     (*path, "entity"),
-                    f"{ctx.show(entity)} already has the workflow {owner[entity]}",
+                    N_("{entity} already has the workflow {workflow}"),
+                    entity=ctx.show(entity),
+                    workflow=owner[entity],
                 )
             owner.setdefault(entity, wname)
         states = state_names(wf)
@@ -75,14 +100,18 @@ def check_workflows(ctx: Context) -> None:
             if not NAME_PATTERN.match(name):
                 ctx.error(
                     (*path, "states", index),
-                    f"'{name}' is not a valid state name (lower-case letters, digits and '_')",
+                    N_("'{name}' is not a valid state name (lower-case letters, digits and '_')"),
+                    name=name,
                 )
             elif name in seen:
-                ctx.error((*path, "states", index), f"state '{name}' is given twice")
+                ctx.error((*path, "states", index), N_("state '{name}' is given twice"), name=name)
             seen.add(name)
         if wf["initial"] not in states:
             ctx.error(
-                (*path, "initial"), f"initial state '{wf['initial']}' is not a state of {wname}"
+                (*path, "initial"),
+                N_("initial state '{state}' is not a state of {workflow}"),
+                state=wf["initial"],
+                workflow=wname,
             )
         edges: dict[str, set[str]] = {}
         for tname, tr in wf["transitions"].items():
@@ -90,7 +119,10 @@ def check_workflows(ctx: Context) -> None:
             if not NAME_PATTERN.match(tname):
                 ctx.error(
                     tpath,
-                    f"'{tname}' is not a valid transition name (lower-case letters, digits and '_')",
+                    N_(
+                        "'{name}' is not a valid transition name (lower-case letters, digits and '_')"
+                    ),
+                    name=tname,
                 )
             sources = [tr["from"]] if isinstance(tr["from"], str) else tr["from"]
             for index, source in enumerate(sources):
@@ -100,26 +132,34 @@ def check_workflows(ctx: Context) -> None:
                     )
                     ctx.error(
                         where,
-                        f"transition '{tname}' starts from '{source}', which is not a state of {wname}",
+                        N_(
+                            "transition '{transition}' starts from '{state}', which is not a state "
+                            "of {workflow}"
+                        ),
+                        transition=tname,
+                        state=source,
+                        workflow=wname,
                     )
                 edges.setdefault(source, set()).add(tr["to"])
             if tr["to"] not in states:
                 ctx.error(
                     (*tpath, "to"),
-                    f"transition '{tname}' goes to '{tr['to']}', which is not a state of {wname}",
+                    N_(
+                        "transition '{transition}' goes to '{state}', which is not a state of {workflow}"
+                    ),
+                    transition=tname,
+                    state=tr["to"],
+                    workflow=wname,
                 )
             for index, role in enumerate(tr.get("roles") or []):
                 if role not in roles:
-                    ctx.error(
-                        (*tpath, "roles", index),
-                        f"'{role}' is not a role of {ctx.app} (nor a platform role: admin, designer)",
-                    )
+                    ctx.error((*tpath, "roles", index), NOT_A_ROLE, role=role, app=ctx.app)
             if "when" in tr:
                 check_expression(ctx, (*tpath, "when"), tr["when"], entity, "when")
         for hook in ("on_enter", "on_exit"):
             for state, actions in mapping(wf.get(hook)).items():
                 if state not in states:
-                    ctx.error((*path, hook, state), f"'{state}' is not a state of {wname}")
+                    ctx.error((*path, hook, state), NOT_A_STATE, state=state, workflow=wname)
                 check_actions(ctx, (*path, hook, state), actions, entity)
                 check_workflow_actions(ctx, (*path, hook, state), actions, entity, wf)
         check_approvals(ctx, path, wf, states, entity, edges)
@@ -149,7 +189,10 @@ def _check_reachable(
         name = state["name"] if isinstance(state, Mapping) else state
         if name not in reached:
             ctx.error(
-                (*path, "states", index), f"state '{name}' cannot be reached from '{initial}'"
+                (*path, "states", index),
+                UNREACHABLE,
+                name=name,
+                initial=initial,
             )
 
 
@@ -165,23 +208,23 @@ def check_actions(ctx: Context, path: KeyPath, actions: Any, entity: str | None)
                 continue
             fdoc = ctx.fields(entity).get(field)
             if fdoc is None:
-                ctx.error(fpath, f"'{field}' is not a field of {ctx.show(entity)}")
+                ctx.error(fpath, NOT_A_FIELD, name=field, entity=ctx.show(entity))
             elif computed_why(fdoc):
-                ctx.error(fpath, f"'{field}' is computed ({computed_why(fdoc)}); it cannot be set")
+                ctx.error(fpath, COMPUTED_CANNOT_BE_SET, name=field, why=computed_why(fdoc))
             _check_value(ctx, fpath, value, entity)
         create = mapping(action.get("create"))
         if create:
-            target = entity_ref(ctx, (*apath, "create", "entity"), create.get("entity"), "creates")
+            target = entity_ref(
+                ctx, (*apath, "create", "entity"), create.get("entity"), N_("creates")
+            )
             for field, value in mapping(create.get("values")).items():
                 fpath = (*apath, "create", "values", field)
                 if target is not None:
                     fdoc = ctx.fields(target).get(field)
                     if fdoc is None:
-                        ctx.error(fpath, f"'{field}' is not a field of {ctx.show(target)}")
+                        ctx.error(fpath, NOT_A_FIELD, name=field, entity=ctx.show(target))
                     elif computed_why(fdoc):
-                        ctx.error(
-                            fpath, f"'{field}' is computed ({computed_why(fdoc)}); it cannot be set"
-                        )
+                        ctx.error(fpath, COMPUTED_CANNOT_BE_SET, name=field, why=computed_why(fdoc))
                 _check_value(ctx, fpath, value, entity)
 
 
@@ -193,18 +236,12 @@ def _check_value(ctx: Context, path: KeyPath, value: Any, entity: str | None) ->
     try:
         unknown = unknown_names(value, fields)
     except ExpressionProblem as exc:
-        ctx.error(
-            path,
-            f"value does not compile: {exc} (a value is an expression: quote text as \"'text'\")",
-        )
+        ctx.error(path, VALUE_DOES_NOT_COMPILE, detail=str(exc))
         return
     if entity is not None:
         for name in unknown:
-            ctx.error(
-                path,
-                f"value names '{name}', which is not a field of {ctx.show(entity)} "
-                f"(to set the text, write \"'{name}'\")",
-            )
+            why = Message(N_("which is not a field of {entity}"), entity=ctx.show(entity))
+            ctx.error(path, VALUE_NAMES, name=name, why=why)
 
 
 def check_forms(ctx: Context) -> None:
@@ -213,7 +250,7 @@ def check_forms(ctx: Context) -> None:
         path: KeyPath = ("forms", fname)
         if not ctx.clean(path):
             continue
-        entity = entity_ref(ctx, (*path, "entity"), form["entity"], "form of")
+        entity = entity_ref(ctx, (*path, "entity"), form["entity"], N_("form of"))
         if entity is None:
             continue
         fields = ctx.fields(entity)
@@ -223,16 +260,16 @@ def check_forms(ctx: Context) -> None:
                 name = item["field"] if isinstance(item, Mapping) else item
                 ipath = (*path, "sections", s, "fields", i)
                 if name not in fields:
-                    ctx.error(ipath, f"'{name}' is not a field of {ctx.show(entity)}")
+                    ctx.error(ipath, NOT_A_FIELD, name=name, entity=ctx.show(entity))
                 elif name in listed:
-                    ctx.error(ipath, f"'{name}' is listed twice")
+                    ctx.error(ipath, N_("'{name}' is listed twice"), name=name)
                 listed.add(name)
         for index, rule in enumerate(form.get("rules") or []):
             rpath = (*path, "rules", index)
             check_expression(ctx, (*rpath, "when"), rule["when"], entity, "when")
             if "field" in rule and rule["field"] not in fields:
                 ctx.error(
-                    (*rpath, "field"), f"'{rule['field']}' is not a field of {ctx.show(entity)}"
+                    (*rpath, "field"), NOT_A_FIELD, name=rule["field"], entity=ctx.show(entity)
                 )
 
 
@@ -252,7 +289,7 @@ def check_views(ctx: Context) -> None:
         path: KeyPath = ("views", vname)
         if not ctx.clean(path):
             continue
-        entity = entity_ref(ctx, (*path, "entity"), view["entity"], "view of")
+        entity = entity_ref(ctx, (*path, "entity"), view["entity"], N_("view of"))
         if entity is None:
             continue
         for index, column in enumerate(view.get("columns") or []):
@@ -268,7 +305,9 @@ def check_views(ctx: Context) -> None:
         if date_field is not None and date_field.get("type") not in ("date", "datetime"):
             ctx.error(
                 (*path, "date_field"),
-                f"'{view['date_field']}' is a {date_field.get('type')} field, not a date",
+                NOT_A_DATE,
+                name=view["date_field"],
+                type=date_field.get("type"),
             )
         check_filter(ctx, (*path, "filter"), entity, view.get("filter"))
         _check_relative_dates(ctx, (*path, "filter"), view.get("filter"))
@@ -280,16 +319,22 @@ def _check_board_group(ctx: Context, path: KeyPath, entity: str, group: str) -> 
     """A board's columns are a choice field's options or the workflow's states."""
     if group == "_state":
         if not ctx.states_of(entity):
-            ctx.error(path, f"{ctx.show(entity)} has no workflow, so no _state to group by")
+            ctx.error(path, NO_STATE_TO_GROUP, entity=ctx.show(entity))
         return
     if "." in group:
-        ctx.error(path, f"a board groups by a field of its own entity, not a path ('{group}')")
+        ctx.error(
+            path,
+            N_("a board groups by a field of its own entity, not a path ('{group}')"),
+            group=group,
+        )
         return
     fdoc = ctx.fields(entity).get(group)
     if fdoc is not None and fdoc.get("type") != "choice":
         ctx.error(
             path,
-            f"a board groups by a choice field or _state; '{group}' is a {fdoc.get('type')} field",
+            N_("a board groups by a choice field or _state; '{group}' is a {type} field"),
+            group=group,
+            type=fdoc.get("type"),
         )
 
 
@@ -305,7 +350,9 @@ def check_dashboards(ctx: Context) -> None:
             _check_series(ctx, wpath, widget, chart)
             if widget.get("series") and chart not in ("bar", "line"):
                 ctx.error(
-                    (*wpath, "series"), f"only bar and line charts take more series, not {chart}"
+                    (*wpath, "series"),
+                    N_("only bar and line charts take more series, not {chart}"),
+                    chart=chart,
                 )
             for sindex, series in enumerate(widget.get("series") or []):
                 _check_series(ctx, (*wpath, "series", sindex), series, chart)
@@ -320,7 +367,7 @@ CHART_GROUPABLE = frozenset(
 
 
 def _check_series(ctx: Context, wpath: KeyPath, widget: Mapping[str, Any], chart: Any) -> None:
-    entity = entity_ref(ctx, (*wpath, "entity"), widget["entity"], "chart of")
+    entity = entity_ref(ctx, (*wpath, "entity"), widget["entity"], N_("chart of"))
     if entity is None:
         return
     group = widget.get("group_by")
@@ -331,19 +378,25 @@ def _check_series(ctx: Context, wpath: KeyPath, widget: Mapping[str, Any], chart
         if agg == "count" and (field is True or field in ("*", "id")):
             continue
         if not isinstance(field, str):
-            ctx.error((*wpath, "measure", agg), f"{agg} needs a field name")
+            ctx.error((*wpath, "measure", agg), N_("{agg} needs a field name"), agg=agg)
             continue
         _field_path(ctx, (*wpath, "measure", agg), entity, field)
         fdoc = ctx.fields(entity).get(field)
         if fdoc is not None and agg in ("sum", "avg") and not is_number_field(fdoc):
             ctx.error(
                 (*wpath, "measure", agg),
-                f"{agg} needs a number field; '{field}' is a {fdoc.get('type')} field",
+                N_("{agg} needs a number field; '{field}' is a {type} field"),
+                agg=agg,
+                field=field,
+                type=fdoc.get("type"),
             )
         elif fdoc is not None and agg in ("min", "max") and not _min_max_field(fdoc):
             ctx.error(
                 (*wpath, "measure", agg),
-                f"{agg} needs a number or date field; '{field}' is a {fdoc.get('type')} field",
+                N_("{agg} needs a number or date field; '{field}' is a {type} field"),
+                agg=agg,
+                field=field,
+                type=fdoc.get("type"),
             )
     check_filter(ctx, (*wpath, "filter"), entity, widget.get("filter"))
     _check_relative_dates(ctx, (*wpath, "filter"), widget.get("filter"))
@@ -357,14 +410,18 @@ def _min_max_field(fdoc: Mapping[str, Any]) -> bool:
 def _check_group(ctx: Context, path: KeyPath, entity: str, group: str, chart: Any) -> None:
     """A chart groups by one field of its own entity, of a kind that makes categories."""
     if chart in ("number", "gauge"):
-        ctx.error(path, f"a {chart} shows one value: leave out group_by")
+        ctx.error(path, N_("a {chart} shows one value: leave out group_by"), chart=chart)
         return
     if group == "_state":
         if not ctx.states_of(entity):
-            ctx.error(path, f"{ctx.show(entity)} has no workflow, so no _state to group by")
+            ctx.error(path, NO_STATE_TO_GROUP, entity=ctx.show(entity))
         return
     if "." in group:
-        ctx.error(path, f"a chart groups by a field of its own entity, not a path ('{group}')")
+        ctx.error(
+            path,
+            N_("a chart groups by a field of its own entity, not a path ('{group}')"),
+            group=group,
+        )
         return
     fdoc = ctx.fields(entity).get(group)
     if fdoc is None:
@@ -373,7 +430,12 @@ def _check_group(ctx: Context, path: KeyPath, entity: str, group: str, chart: An
     if kind == "lookup":
         return  # the looked-up field decides, at run time
     if kind not in CHART_GROUPABLE:
-        ctx.error(path, f"a chart cannot be grouped by '{group}', a {kind} field")
+        ctx.error(
+            path,
+            N_("a chart cannot be grouped by '{group}', a {type} field"),
+            group=group,
+            type=kind,
+        )
 
 
 # `$today`, `$today+30d`, `$now-4h` (resolved when a view or dashboard runs: views/relative.py)
@@ -392,7 +454,10 @@ def _check_relative_dates(ctx: Context, path: KeyPath, value: Any) -> None:
         if not _RELATIVE.match(value):
             ctx.error(
                 path,
-                f"'{value}' is not a relative date: write $today, $today+30d, $today-1m or $now-4h",
+                N_(
+                    "'{value}' is not a relative date: write $today, $today+30d, $today-1m or $now-4h"
+                ),
+                value=value,
             )
 
 
@@ -404,7 +469,7 @@ def check_roles(ctx: Context) -> None:
             continue
         for ref, grant in mapping(role.get("permissions")).items():
             ppath = (*path, "permissions", ref)
-            entity = entity_ref(ctx, ppath, ref, "permission for")
+            entity = entity_ref(ctx, ppath, ref, N_("permission for"))
             if entity is None:
                 continue
             actions = grant if isinstance(grant, list) else grant["actions"]
@@ -414,8 +479,13 @@ def check_roles(ctx: Context) -> None:
                 if action not in allowed:
                     ctx.error(
                         (*apath, index),
-                        f"'{action}' is not an action on {ctx.show(entity)} "
-                        f"({', '.join(RECORD_ACTIONS)} or a transition of its workflow)",
+                        N_(
+                            "'{action}' is not an action on {entity} ({actions} or a transition "
+                            "of its workflow)"
+                        ),
+                        action=action,
+                        entity=ctx.show(entity),
+                        actions=", ".join(RECORD_ACTIONS),
                     )
             if isinstance(grant, list):
                 continue
@@ -423,11 +493,14 @@ def check_roles(ctx: Context) -> None:
             check_filter(ctx, (*ppath, "where"), entity, where)
             for vpath, value in user_values((*ppath, "where"), where):
                 if not _USER_VALUE.match(value):
-                    ctx.error(vpath, f"'{value}' is not $user or $user.<attribute>")
+                    ctx.error(vpath, N_("'{value}' is not $user or $user.<attribute>"), value=value)
             for field in mapping(grant.get("fields")):
                 if field not in ctx.fields(entity):
                     ctx.error(
-                        (*ppath, "fields", field), f"'{field}' is not a field of {ctx.show(entity)}"
+                        (*ppath, "fields", field),
+                        NOT_A_FIELD,
+                        name=field,
+                        entity=ctx.show(entity),
                     )
 
 

@@ -6,11 +6,12 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from appblocks.engine.i18n import N_
 from appblocks.engine.loader import KeyPath
 from appblocks.engine.names import MAX_IDENTIFIER, link_table_name, name_problem, table_name
-from appblocks.engine.validate_context import SYSTEM_FIELDS, Context, mapping
+from appblocks.engine.validate_context import NOT_A_FIELD, SYSTEM_FIELDS, Context, mapping
 from appblocks.engine.validate_expr import ExpressionProblem, expression_names
-from appblocks.engine.validate_fields import check_expression, check_field
+from appblocks.engine.validate_fields import check_expression, check_field, name_error
 
 SEMVER = re.compile(
     r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
@@ -29,23 +30,28 @@ def check_manifest(ctx: Context) -> None:
     if isinstance(doc.get("blueprint"), str):
         problem = name_problem(doc["blueprint"], app=True)
         if problem:
-            ctx.error(("blueprint",), problem)
+            ctx.error(("blueprint",), name_error(problem))
     version = doc.get("version")
     if isinstance(version, str | int | float) and not isinstance(version, bool):
         if not SEMVER.match(str(version)):
-            ctx.error(("version",), f"version '{version}' is not semver (MAJOR.MINOR.PATCH)")
+            ctx.error(
+                ("version",),
+                N_("version '{version}' is not semver (MAJOR.MINOR.PATCH)"),
+                version=version,
+            )
     for app, spec in mapping(doc.get("requires")).items():
         problem = name_problem(app, app=True)
         if problem:
-            ctx.error(("requires", app), problem)
+            ctx.error(("requires", app), name_error(problem))
         elif app == ctx.app:
-            ctx.error(("requires", app), f"{app} cannot require itself")
+            ctx.error(("requires", app), N_("{app} cannot require itself"), app=app)
         if isinstance(spec, str | int | float) and not all(
             _SPEC_CLAUSE.match(part) for part in str(spec).split(",")
         ):
             ctx.error(
                 ("requires", app),
-                f"'{spec}' is not a version specifier (e.g. >=1.0, ^1.2, ~1.2, 1.2.3, *)",
+                N_("'{spec}' is not a version specifier (e.g. >=1.0, ^1.2, ~1.2, 1.2.3, *)"),
+                spec=spec,
             )
 
 
@@ -55,12 +61,15 @@ def check_entities(ctx: Context) -> None:
         path: KeyPath = ("entities", ename)
         problem = name_problem(ename)
         if problem:
-            ctx.error(path, problem)
+            ctx.error(path, name_error(problem))
         elif ctx.app and len(table_name(ctx.app, ename)) > MAX_IDENTIFIER:
             table = table_name(ctx.app, ename)
             ctx.error(
                 path,
-                f"the table name '{table}' is {len(table)} characters long; at most {MAX_IDENTIFIER}",
+                N_("the table name '{table}' is {length} characters long; at most {max}"),
+                table=table,
+                length=len(table),
+                max=MAX_IDENTIFIER,
             )
         if not isinstance(edoc, Mapping):
             continue
@@ -68,9 +77,9 @@ def check_entities(ctx: Context) -> None:
             fpath = (*path, "fields", fname)
             problem = name_problem(fname)
             if problem:
-                ctx.error(fpath, problem)
+                ctx.error(fpath, name_error(problem))
             elif fname in SYSTEM_FIELDS:
-                ctx.error(fpath, f"'{fname}' is a system column; choose another name")
+                ctx.error(fpath, N_("'{name}' is a system column; choose another name"), name=fname)
             elif (
                 isinstance(fdoc, Mapping)
                 and fdoc.get("type") == "links"
@@ -81,7 +90,12 @@ def check_entities(ctx: Context) -> None:
                 if len(table) > MAX_IDENTIFIER:
                     ctx.error(
                         fpath,
-                        f"the link table name '{table}' is {len(table)} characters long; at most {MAX_IDENTIFIER}",
+                        N_(
+                            "the link table name '{table}' is {length} characters long; at most {max}"
+                        ),
+                        table=table,
+                        length=len(table),
+                        max=MAX_IDENTIFIER,
                     )
             if isinstance(fdoc, Mapping) and ctx.clean(fpath):
                 check_field(ctx, ename, fname, fdoc)
@@ -98,11 +112,18 @@ def _check_entity(ctx: Context, ename: str, edoc: Mapping[str, Any]) -> None:
     title = edoc.get("title")
     if title is not None:
         if title not in fields:
-            ctx.error((*path, "title"), f"title '{title}' is not a field of {ename}")
+            ctx.error(
+                (*path, "title"),
+                N_("title '{title}' is not a field of {entity}"),
+                title=title,
+                entity=ename,
+            )
         elif fields[title].get("type") in _NO_TITLE_TYPES:
             ctx.error(
                 (*path, "title"),
-                f"title '{title}' is a {fields[title].get('type')} field; a title holds one value",
+                N_("title '{title}' is a {type} field; a title holds one value"),
+                title=title,
+                type=fields[title].get("type"),
             )
     for key in ("unique", "indexes"):
         for index, item in enumerate(edoc.get(key) or []):
@@ -114,14 +135,19 @@ def _check_entity(ctx: Context, ename: str, edoc: Mapping[str, Any]) -> None:
                 fdoc = fields.get(name)
                 ftype = ctx.ftype(fdoc) if fdoc is not None else None
                 if fdoc is None:
-                    ctx.error(where, f"'{name}' is not a field of {ename}")
+                    ctx.error(where, NOT_A_FIELD, name=name, entity=ename)
                 elif ftype is not None and not ftype.has_column:
-                    ctx.error(where, f"'{name}' is a {ftype.name} field, which has no column")
+                    ctx.error(
+                        where,
+                        N_("'{name}' is a {type} field, which has no column"),
+                        name=name,
+                        type=ftype.name,
+                    )
     for index, rule in enumerate(edoc.get("rules") or []):
         rpath = (*path, "rules", index)
         check_expression(ctx, (*rpath, "when"), rule.get("when"), ctx.own(ename), "when")
         if "field" in rule and rule["field"] not in fields:
-            ctx.error((*rpath, "field"), f"'{rule['field']}' is not a field of {ename}")
+            ctx.error((*rpath, "field"), NOT_A_FIELD, name=rule["field"], entity=ename)
 
 
 def line_owners(ctx: Context) -> dict[str, list[tuple[str, str]]]:
@@ -143,8 +169,12 @@ def _check_line_owners(ctx: Context) -> None:
         for ename, fname in fields[1:]:
             ctx.error(
                 ("entities", ename, "fields", fname, "to"),
-                f"{ctx.show(child)} is already the line items of {first}; a child entity "
-                "belongs to one lines field",
+                N_(
+                    "{entity} is already the line items of {first}; a child entity "
+                    "belongs to one lines field"
+                ),
+                entity=ctx.show(child),
+                first=first,
             )
     parent = {child: ctx.own(fields[0][0]) for child, fields in owners.items()}
     reported: set[str] = set()
@@ -160,7 +190,8 @@ def _check_line_owners(ctx: Context) -> None:
             loop = " -> ".join(ctx.show(e) for e in [*reversed(seen), seen[-1]])
             ctx.error(
                 ("entities", ename, "fields", fname, "to"),
-                f"line items go round in a circle: {loop}",
+                N_("line items go round in a circle: {loop}"),
+                loop=loop,
             )
 
 
@@ -179,8 +210,12 @@ def _check_link_titles(ctx: Context) -> None:
                 name = target.partition(".")[2]
                 ctx.error(
                     ("entities", name),
-                    f"{name} is the target of a link ({ename}.{fname}), so it needs a title: "
-                    "the field that names its records in link pickers",
+                    N_(
+                        "{entity} is the target of a link ({link}), so it needs a title: "
+                        "the field that names its records in link pickers"
+                    ),
+                    entity=name,
+                    link=f"{ename}.{fname}",
                 )
 
 
@@ -202,7 +237,8 @@ def _check_formula_cycles(ctx: Context) -> None:
                 reported |= set(cycle)
                 ctx.error(
                     ("entities", ename, "fields", start, "formula"),
-                    f"formulas go round in a circle: {' -> '.join(cycle)}",
+                    N_("formulas go round in a circle: {loop}"),
+                    loop=" -> ".join(cycle),
                 )
 
 

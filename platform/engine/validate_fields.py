@@ -9,10 +9,11 @@ from typing import Any
 import sqlalchemy as sa
 
 from appblocks.engine.fieldtypes import FieldType, option_values, registry
+from appblocks.engine.i18n import N_, NAME_TEMPLATES, VALUE_TEMPLATES, Message, recognise
 from appblocks.engine.loader import KeyPath
 from appblocks.engine.names import name_problem
 from appblocks.engine.spec import FieldSpec
-from appblocks.engine.validate_context import Context, mapping
+from appblocks.engine.validate_context import NOT_A_FIELD, Context, mapping
 from appblocks.engine.validate_expr import ExpressionProblem, unknown_names
 
 #: keys every field may have, whatever its type
@@ -42,14 +43,26 @@ _SEQ = re.compile(r"^seq(?::0\d{1,2})?$")
 VALUE_ERRORS = (ValueError, TypeError, ArithmeticError, KeyError)
 
 
-def value_message(key: str, value: Any, exc: Exception) -> str:
+def value_error(exc: Exception) -> Message:
+    """A field type's complaint about a value (English) as a Message."""
+    return recognise(str(exc), VALUE_TEMPLATES)
+
+
+def name_error(problem: str) -> Message:
+    """A naming rule's reason (engine/names.py, English) as a Message."""
+    return recognise(problem, NAME_TEMPLATES)
+
+
+def value_message(key: str, value: Any, exc: Exception) -> Message:
     """`default 'huge' is not one of the options: ...` from a field type's complaint."""
     message = str(exc)
     if message.startswith("'"):
-        return f"{key} {message}"
+        return Message(N_("{key} {problem}"), key=key, problem=value_error(exc))
     if message.startswith("expected"):
-        return f"{key}: {message}"
-    return f"{key} {show(value)} {message}"
+        return Message(N_("{key}: {problem}"), key=key, problem=value_error(exc))
+    return Message(
+        N_("{key} {value} {problem}"), key=key, value=show(value), problem=value_error(exc)
+    )
 
 
 def show(value: Any) -> str:
@@ -83,22 +96,38 @@ def check_field(ctx: Context, ename: str, fname: str, fdoc: Mapping[str, Any]) -
         names = registry.names()
         rank = {n: i for i, n in enumerate(DOCUMENTED_TYPES)}
         known = ", ".join(sorted(names, key=lambda n: rank.get(n, len(rank) + names.index(n))))
-        ctx.error((*path, "type"), f"unknown field type '{tname}' (known: {known})")
+        ctx.error(
+            (*path, "type"),
+            N_("unknown field type '{type}' (known: {known})"),
+            type=tname,
+            known=known,
+        )
         return
     applies = COMMON_KEYS | ftype.options
     for key in fdoc:
         if key not in applies:
-            takes = ", ".join(sorted(ftype.options)) or "no keys of its own"
+            takes: str | Message = ", ".join(sorted(ftype.options)) or Message(
+                N_("no keys of its own")
+            )
             ctx.error(
                 (*path, key),
-                f"'{key}' does not apply to {tname} fields ({tname} takes {takes}, "
-                "besides the common keys)",
+                N_(
+                    "'{key}' does not apply to {type} fields ({type} takes {takes}, besides the common keys)"
+                ),
+                key=key,
+                type=tname,
+                takes=takes,
             )
     for option, needed in NEEDS.items():
         if option in ftype.options:
             for key in needed:
                 if key not in fdoc:
-                    ctx.error((*path, key), f"'{key}' is required for {tname} fields")
+                    ctx.error(
+                        (*path, key),
+                        N_("'{key}' is required for {type} fields"),
+                        key=key,
+                        type=tname,
+                    )
     given = {k: v for k, v in fdoc.items() if k in applies}
     spec = FieldSpec(fname, ftype.name, given, ctx.own(ename))
     _check_common(ctx, path, ftype, spec)
@@ -107,10 +136,15 @@ def check_field(ctx: Context, ename: str, fname: str, fdoc: Mapping[str, Any]) -
     if "options" in given:
         _check_options(ctx, path, spec)
     if "max_length" in given and given["max_length"] > MAX_LENGTH:
-        ctx.error((*path, "max_length"), f"max_length is at most {MAX_LENGTH:,}")
+        ctx.error((*path, "max_length"), N_("max_length is at most {max}"), max=f"{MAX_LENGTH:,}")
     precision = getattr(ftype, "precision", None)
     if "scale" in given and isinstance(precision, int) and given["scale"] >= precision:
-        ctx.error((*path, "scale"), f"scale is at most {precision - 1} for {tname} fields")
+        ctx.error(
+            (*path, "scale"),
+            N_("scale is at most {max} for {type} fields"),
+            max=precision - 1,
+            type=tname,
+        )
     bounds_ok = _check_bounds(ctx, path, ftype, spec)
     if bounds_ok and given.get("default") is not None and "default" not in _misplaced(ftype, spec):
         try:
@@ -118,7 +152,7 @@ def check_field(ctx: Context, ename: str, fname: str, fdoc: Mapping[str, Any]) -
         except VALUE_ERRORS as exc:
             ctx.error((*path, "default"), value_message("default", given["default"], exc))
     if "formula" in given and "rollup" in given:
-        ctx.error((*path, "rollup"), "a field has a formula or a rollup, not both")
+        ctx.error((*path, "rollup"), N_("a field has a formula or a rollup, not both"))
     if "formula" in given:
         check_expression(ctx, (*path, "formula"), given["formula"], ctx.own(ename), "formula")
     if "rollup" in given:
@@ -131,13 +165,15 @@ def check_field(ctx: Context, ename: str, fname: str, fdoc: Mapping[str, Any]) -
         old = given["renamed_from"]
         problem = name_problem(old)
         if problem:
-            ctx.error((*path, "renamed_from"), problem)
+            ctx.error((*path, "renamed_from"), name_error(problem))
         elif old == fname:
-            ctx.error((*path, "renamed_from"), "renamed_from names the field itself")
+            ctx.error((*path, "renamed_from"), N_("renamed_from names the field itself"))
         elif old in ctx.fields(ctx.own(ename)):
             ctx.error(
                 (*path, "renamed_from"),
-                f"renamed_from '{old}' is the name of another field of {ename}",
+                N_("renamed_from '{old}' is the name of another field of {entity}"),
+                old=old,
+                entity=ename,
             )
 
 
@@ -151,12 +187,18 @@ def check_expression(
     try:
         unknown = unknown_names(source, fields)
     except ExpressionProblem as exc:
-        ctx.error(path, f"{what} does not compile: {exc}")
+        ctx.error(path, N_("{what} does not compile: {detail}"), what=what, detail=str(exc))
         return
     if qualified is None:
         return
     for name in unknown:
-        ctx.error(path, f"{what} names '{name}', which is not a field of {ctx.show(qualified)}")
+        ctx.error(
+            path,
+            N_("{what} names '{name}', which is not a field of {entity}"),
+            what=what,
+            name=name,
+            entity=ctx.show(qualified),
+        )
 
 
 def _misplaced(ftype: FieldType, spec: FieldSpec) -> set[str]:
@@ -179,10 +221,20 @@ def _misplaced(ftype: FieldType, spec: FieldSpec) -> set[str]:
 
 def _check_common(ctx: Context, path: KeyPath, ftype: FieldType, spec: FieldSpec) -> None:
     for key in sorted(_misplaced(ftype, spec)):
-        why = "its value is computed" if key in ("required", "default") else "it has no column"
+        why = (
+            N_("its value is computed")
+            if key in ("required", "default")
+            else N_("it has no column")
+        )
         if key in ("unique", "index") and ftype.has_column:
-            why = "its values are stored as JSON"
-        ctx.error((*path, key), f"'{key}' does not apply to this {ftype.name} field: {why}")
+            why = N_("its values are stored as JSON")
+        ctx.error(
+            (*path, key),
+            N_("'{key}' does not apply to this {type} field: {why}"),
+            key=key,
+            type=ftype.name,
+            why=Message(why),
+        )
 
 
 def _check_target(
@@ -191,17 +243,22 @@ def _check_target(
     to = fdoc["to"]
     target, why = ctx.resolve(to)
     if target is None:
-        ctx.error((*path, "to"), f"links to '{to}', {why}")
+        ctx.error((*path, "to"), N_("links to '{to}', {why}"), to=to, why=why)
         return
     if ftype.name == "lines":
         if target.partition(".")[0] != ctx.app:
-            ctx.error((*path, "to"), f"line items must be an entity of {ctx.app}, not '{to}'")
+            ctx.error(
+                (*path, "to"),
+                N_("line items must be an entity of {app}, not '{to}'"),
+                app=ctx.app,
+                to=to,
+            )
         elif target == ctx.own(ename):
-            ctx.error((*path, "to"), f"{ename} cannot be its own line items")
+            ctx.error((*path, "to"), N_("{entity} cannot be its own line items"), entity=ename)
     if fdoc.get("on_delete") == "set_null" and fdoc.get("required"):
         ctx.error(
             (*path, "on_delete"),
-            "set_null cannot apply to a required link (use restrict or cascade)",
+            N_("set_null cannot apply to a required link (use restrict or cascade)"),
         )
 
 
@@ -209,11 +266,12 @@ def _check_options(ctx: Context, path: KeyPath, spec: FieldSpec) -> None:
     seen: set[str] = set()
     for index, value in enumerate(option_values(spec)):
         if value in seen:
-            ctx.error((*path, "options", index), f"option '{value}' is given twice")
+            ctx.error((*path, "options", index), N_("option '{value}' is given twice"), value=value)
         elif len(value) > MAX_OPTION_LENGTH:
             ctx.error(
                 (*path, "options", index),
-                f"an option value is at most {MAX_OPTION_LENGTH} characters",
+                N_("an option value is at most {max} characters"),
+                max=MAX_OPTION_LENGTH,
             )
         seen.add(value)
 
@@ -245,7 +303,9 @@ def _check_bounds(ctx: Context, path: KeyPath, ftype: FieldType, spec: FieldSpec
         if wrong:
             ctx.error(
                 (*path, "max"),
-                f"max {show(spec.doc['max'])} is less than min {show(spec.doc['min'])}",
+                N_("max {max} is less than min {min}"),
+                max=show(spec.doc["max"]),
+                min=show(spec.doc["min"]),
             )
             ok = False
     return ok
@@ -261,12 +321,21 @@ def _check_rollup(
     if "." not in over:
         lines = ctx.fields(here).get(over)
         if lines is None:
-            ctx.error((*rpath, "over"), f"rollup over '{over}', which is not a field of {ename}")
+            ctx.error(
+                (*rpath, "over"),
+                N_("rollup over '{over}', which is not a field of {entity}"),
+                over=over,
+                entity=ename,
+            )
         elif lines.get("type") != "lines":
             ctx.error(
                 (*rpath, "over"),
-                f"rollup over '{over}', which is a {lines.get('type')} field: a rollup goes over "
-                "a lines field or a reverse link (entity.link_field)",
+                N_(
+                    "rollup over '{over}', which is a {type} field: a rollup goes over "
+                    "a lines field or a reverse link (entity.link_field)"
+                ),
+                over=over,
+                type=lines.get("type"),
             )
         else:
             child = ctx.target(here, lines)
@@ -275,16 +344,28 @@ def _check_rollup(
         source, why = ctx.resolve(ref)
         link = ctx.fields(source).get(link_name) if source else None
         if source is None:
-            ctx.error((*rpath, "over"), f"rollup over '{over}': '{ref}' {why}")
+            ctx.error(
+                (*rpath, "over"),
+                N_("rollup over '{over}': '{ref}' {why}"),
+                over=over,
+                ref=ref,
+                why=why,
+            )
         elif link is None or link.get("type") != "link":
             ctx.error(
                 (*rpath, "over"),
-                f"rollup over '{over}': '{link_name}' is not a link field of {ctx.show(source)}",
+                N_("rollup over '{over}': '{link}' is not a link field of {entity}"),
+                over=over,
+                link=link_name,
+                entity=ctx.show(source),
             )
         elif ctx.target(source, link) != here:
             ctx.error(
                 (*rpath, "over"),
-                f"rollup over '{over}': that link points at '{link.get('to')}', not at {ename}",
+                N_("rollup over '{over}': that link points at '{to}', not at {entity}"),
+                over=over,
+                to=link.get("to"),
+                entity=ename,
             )
         else:
             child = source
@@ -293,9 +374,14 @@ def _check_rollup(
     field = rollup.get("field")
     child_fields = ctx.fields(child)
     if field is None and agg != "count":
-        ctx.error(rpath, f"rollup {agg} needs 'field': the field of {ctx.show(child)} to aggregate")
+        ctx.error(
+            rpath,
+            N_("rollup {agg} needs 'field': the field of {entity} to aggregate"),
+            agg=agg,
+            entity=ctx.show(child),
+        )
     elif field is not None and field not in child_fields:
-        ctx.error((*rpath, "field"), f"'{field}' is not a field of {ctx.show(child)}")
+        ctx.error((*rpath, "field"), NOT_A_FIELD, name=field, entity=ctx.show(child))
     elif (
         field is not None
         and agg in AGGREGATES_OF_NUMBERS
@@ -303,10 +389,18 @@ def _check_rollup(
     ):
         ctx.error(
             (*rpath, "field"),
-            f"rollup {agg} needs a number field; '{field}' is a {child_fields[field].get('type')} field",
+            N_("rollup {agg} needs a number field; '{field}' is a {type} field"),
+            agg=agg,
+            field=field,
+            type=child_fields[field].get("type"),
         )
     if ftype.name in DATE_TYPES and agg not in ("min", "max"):
-        ctx.error((*rpath, "agg"), f"a rollup onto {ftype.name} fields is min or max, not {agg}")
+        ctx.error(
+            (*rpath, "agg"),
+            N_("a rollup onto {type} fields is min or max, not {agg}"),
+            type=ftype.name,
+            agg=agg,
+        )
     if "where" in rollup:
         check_expression(ctx, (*rpath, "where"), rollup["where"], child, "where")
 
@@ -316,11 +410,19 @@ def _check_lookup(ctx: Context, path: KeyPath, ename: str, fdoc: Mapping[str, An
     via, name = fdoc["via"], fdoc["field"]
     link = ctx.fields(here).get(via)
     if link is None:
-        ctx.error((*path, "via"), f"lookup via '{via}', which is not a field of {ename}")
+        ctx.error(
+            (*path, "via"),
+            N_("lookup via '{via}', which is not a field of {entity}"),
+            via=via,
+            entity=ename,
+        )
         return
     if link.get("type") != "link":
         ctx.error(
-            (*path, "via"), f"lookup via '{via}', which is a {link.get('type')} field, not a link"
+            (*path, "via"),
+            N_("lookup via '{via}', which is a {type} field, not a link"),
+            via=via,
+            type=link.get("type"),
         )
         return
     target = ctx.target(here, link)
@@ -328,21 +430,36 @@ def _check_lookup(ctx: Context, path: KeyPath, ename: str, fdoc: Mapping[str, An
         return  # the link's own `to` is reported
     copied = ctx.fields(target).get(name)
     if copied is None:
-        ctx.error((*path, "field"), f"'{name}' is not a field of {ctx.show(target)}")
+        ctx.error((*path, "field"), NOT_A_FIELD, name=name, entity=ctx.show(target))
     elif copied.get("type") in ("links", "lines"):
         ctx.error(
-            (*path, "field"), f"a lookup copies one value; '{name}' is a {copied.get('type')} field"
+            (*path, "field"),
+            N_("a lookup copies one value; '{name}' is a {type} field"),
+            name=name,
+            type=copied.get("type"),
         )
 
 
 def _check_autonumber(ctx: Context, path: KeyPath, fmt: str) -> None:
     tokens = re.findall(r"\{([^{}]*)\}", fmt)
     if "{" in re.sub(r"\{[^{}]*\}", "", fmt) or "}" in re.sub(r"\{[^{}]*\}", "", fmt):
-        ctx.error(path, f"format '{fmt}' has an unmatched brace")
+        ctx.error(path, N_("format '{format}' has an unmatched brace"), format=fmt)
         return
     known = "{yyyy}, {yy}, {mm}, {dd}, {seq}, {seq:0N}"
     for token in tokens:
         if token not in AUTONUMBER_TOKENS and not _SEQ.match(token):
-            ctx.error(path, f"format '{fmt}' has an unknown token {{{token}}} (known: {known})")
+            ctx.error(
+                path,
+                N_("format '{format}' has an unknown token {token} (known: {known})"),
+                format=fmt,
+                token=f"{{{token}}}",
+                known=known,
+            )
     if sum(1 for t in tokens if _SEQ.match(t)) != 1:
-        ctx.error(path, f"format '{fmt}' needs exactly one {{seq}} or {{seq:0N}}")
+        ctx.error(
+            path,
+            N_("format '{format}' needs exactly one {seq} or {seq0n}"),
+            format=fmt,
+            seq="{seq}",
+            seq0n="{seq:0N}",
+        )

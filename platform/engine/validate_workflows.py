@@ -7,11 +7,21 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from appblocks.engine.i18n import N_
 from appblocks.engine.loader import KeyPath
-from appblocks.engine.validate_context import SYSTEM_FIELDS, Context, mapping
+from appblocks.engine.validate_context import (
+    NOT_A_FIELD,
+    NOT_A_ROLE,
+    SYSTEM_FIELDS,
+    Context,
+    mapping,
+)
 from appblocks.engine.validate_fields import check_expression
 
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")  # as actions.render fills them
+NOT_A_USER_FIELD = N_("'{name}' is a {type} field, not a user field")
+NOT_A_STATE = N_("'{state}' is not a state of {workflow}")
+NOT_A_DATE = N_("'{name}' is a {type} field, not a date")
 
 
 def _check_user_ref(ctx: Context, path: KeyPath, entity: str | None, ref: Any) -> None:
@@ -20,20 +30,18 @@ def _check_user_ref(ctx: Context, path: KeyPath, entity: str | None, ref: Any) -
         return
     field = ref.removeprefix("$record.")
     if field == ref:
-        ctx.error(path, f"'{ref}' is not a user name, $user or $record.<field>")
+        ctx.error(path, N_("'{ref}' is not a user name, $user or $record.<field>"), ref=ref)
     elif field not in ("_created_by", "_updated_by"):
         fdoc = ctx.fields(entity).get(field)
         if fdoc is None:
-            ctx.error(path, f"'{field}' is not a field of {ctx.show(entity)}")
+            ctx.error(path, NOT_A_FIELD, name=field, entity=ctx.show(entity))
         elif fdoc.get("type") != "user":
-            ctx.error(path, f"'{field}' is a {fdoc.get('type')} field, not a user field")
+            ctx.error(path, NOT_A_USER_FIELD, name=field, type=fdoc.get("type"))
 
 
 def _check_role(ctx: Context, path: KeyPath, role: Any) -> None:
     if role not in ctx.roles():
-        ctx.error(
-            path, f"'{role}' is not a role of {ctx.app} (nor a platform role: admin, designer)"
-        )
+        ctx.error(path, NOT_A_ROLE, role=role, app=ctx.app)
 
 
 def _names(path: KeyPath, value: Any) -> Iterator[tuple[KeyPath, Any]]:
@@ -66,14 +74,18 @@ def check_workflow_actions(
                     if entity is not None and name not in fields:
                         ctx.error(
                             (*path, index, kind, key),
-                            f"placeholder '{{{name}}}' is not a field of {ctx.show(entity)}",
+                            N_("placeholder '{placeholder}' is not a field of {entity}"),
+                            placeholder=f"{{{name}}}",
+                            entity=ctx.show(entity),
                         )
         if "transition" in action:
             name = action["transition"]
             name = mapping(name).get("name") if isinstance(name, Mapping) else name
             if name not in mapping(wf.get("transitions")):
                 ctx.error(
-                    (*path, index, "transition"), f"'{name}' is not a transition of this workflow"
+                    (*path, index, "transition"),
+                    N_("'{name}' is not a transition of this workflow"),
+                    name=name,
                 )
 
 
@@ -90,13 +102,15 @@ def check_approvals(
         apath = (*path, "approvals", state)
         approval = mapping(approval)
         if state not in states:
-            ctx.error(apath, f"'{state}' is not a state of {path[-1]}")
+            ctx.error(apath, NOT_A_STATE, state=state, workflow=path[-1])
         for key in ("approve_to", "reject_to"):
             target = approval.get(key)
             if target not in states:
-                ctx.error((*apath, key), f"'{target}' is not a state of {path[-1]}")
+                ctx.error((*apath, key), NOT_A_STATE, state=target, workflow=path[-1])
             elif target == state:
-                ctx.error((*apath, key), f"{key} must lead out of '{state}'")
+                ctx.error(
+                    (*apath, key), N_("{key} must lead out of '{state}'"), key=key, state=state
+                )
             else:
                 edges.setdefault(state, set()).add(str(target))
         seen: set[Any] = set()
@@ -105,7 +119,9 @@ def check_approvals(
             level = mapping(level)
             if "name" in level:
                 if level["name"] in seen:
-                    ctx.error((*lpath, "name"), f"level '{level['name']}' is given twice")
+                    ctx.error(
+                        (*lpath, "name"), N_("level '{level}' is given twice"), level=level["name"]
+                    )
                 seen.add(level["name"])
             count = sum(len(level.get(k) or []) for k in ("roles", "users", "approvers"))
             for i, role in enumerate(level.get("roles") or []):
@@ -120,7 +136,9 @@ def check_approvals(
             if isinstance(need, int) and need > count:
                 ctx.error(
                     (*lpath, "mode", "n"),
-                    f"{need} approvals are needed but the level has {count} approver(s)",
+                    N_("{need} approvals are needed but the level has {count} approver(s)"),
+                    need=need,
+                    count=count,
                 )
             if "when" in level:
                 check_expression(ctx, (*lpath, "when"), level["when"], entity, "when")
@@ -137,22 +155,20 @@ def check_timers(
         kinds = [k for k in ("after", "before", "past") if k in timer]
         if len(kinds) != 1:
             ctx.error(
-                tpath, "give one of: after (a time in a state), before or past (a date field)"
+                tpath, N_("give one of: after (a time in a state), before or past (a date field)")
             )
         if "after" in timer and "in_state" not in timer:
-            ctx.error(tpath, "a timer that runs 'after' a time needs in_state")
+            ctx.error(tpath, N_("a timer that runs 'after' a time needs in_state"))
         for where, state in _names((*tpath, "in_state"), timer.get("in_state")):
             if state not in states:
-                ctx.error(where, f"'{state}' is not a state of {path[-1]}")
+                ctx.error(where, NOT_A_STATE, state=state, workflow=path[-1])
         for key in ("before", "past"):
             if key in timer and entity is not None:
                 fdoc = ctx.fields(entity).get(timer[key])
                 if fdoc is None:
-                    ctx.error((*tpath, key), f"'{timer[key]}' is not a field of {ctx.show(entity)}")
+                    ctx.error((*tpath, key), NOT_A_FIELD, name=timer[key], entity=ctx.show(entity))
                 elif fdoc.get("type") not in ("date", "datetime"):
-                    ctx.error(
-                        (*tpath, key), f"'{timer[key]}' is a {fdoc.get('type')} field, not a date"
-                    )
+                    ctx.error((*tpath, key), NOT_A_DATE, name=timer[key], type=fdoc.get("type"))
         if "when" in timer:
             check_expression(ctx, (*tpath, "when"), timer["when"], entity, "when")
         check_workflow_actions(ctx, (*tpath, "do"), timer.get("do"), entity, wf)

@@ -257,8 +257,9 @@ def _plan_page(
         if ws.draft is not None:
             shown = plan(conn, ws.draft.id)
             context["shown"] = shown
+            locale = locale_of(request)
             context["errors"] = [
-                e if isinstance(e, str) else f"{e.path}: {e.message}" for e in shown.errors
+                e if isinstance(e, str) else f"{e.path}: {e.text(locale)}" for e in shown.errors
             ]
             context["changes"] = document_changes(request, ws.draft)
             if shown.plan is not None:
@@ -309,7 +310,10 @@ def publish_draft(
         why = tr(request, "Tick the box to confirm that the stored values may be deleted")
         return _plan_page(request, runtime, identity, app, chosen, 422, why, note)
     except BlueprintRefused as exc:
-        why = "; ".join(str(e) for e in exc.errors)
+        locale = locale_of(request)
+        why = "; ".join(
+            e if isinstance(e, str) else f"{e.path}: {e.text(locale)}" for e in exc.errors
+        )
         return _plan_page(request, runtime, identity, app, chosen, 422, why, note)
     except (DraftError, LayerError) as exc:
         return _plan_page(request, runtime, identity, app, chosen, 409,

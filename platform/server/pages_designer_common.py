@@ -142,11 +142,14 @@ def workspace(
     )
 
 
-def draft_errors(conn: sa.Connection, app: str, blueprint: Mapping[str, Any]) -> list[str]:
-    """The engine's validation messages for `blueprint` among the installed apps."""
+def draft_errors(
+    conn: sa.Connection, app: str, blueprint: Mapping[str, Any], locale: str = "en"
+) -> list[str]:
+    """The engine's validation messages for `blueprint` among the installed apps, in `locale`
+    (English by default: the text to compare)."""
     others = {a: b for a, b in installed_blueprints(conn).items() if a != app}
     loaded = LoadedBlueprint(doc={**blueprint, "blueprint": app}, root=Path(app))
-    return [f"{e.path}: {e.message}" for e in validate_blueprint(loaded, others)]
+    return [f"{e.path}: {e.text(locale)}" for e in validate_blueprint(loaded, others)]
 
 
 def apply_edit(
@@ -155,10 +158,15 @@ def apply_edit(
     identity: Identity,
     changes: Iterable[DocChange],
     label: str,
+    locale: str | None = None,
 ) -> list[str]:
     """Check `changes` with the engine's validation and, when they bring no new problem, make
     them one undoable edit of the designer's draft (opened on the first edit). Returns the new
-    problems (the draft unchanged) or []."""
+    problems (the draft unchanged) or [], in `locale` (by default the designer's own setting;
+    callers with the request pass `locale_of(request)`)."""
+    from appblocks.engine.i18n import negotiate
+
+    locale = locale or negotiate(identity.locale)
     changes = list(changes)
     before = set(draft_errors(conn, ws.app, ws.blueprint()))
     after_docs = dict(ws.docs)
@@ -168,9 +176,12 @@ def apply_edit(
         else:
             after_docs[(change.kind, change.name)] = change.body
     trial = Workspace(ws.app, ws.draft, after_docs, ws.installed, ws.shipped, ws.base)
-    problems = [e for e in draft_errors(conn, ws.app, trial.blueprint()) if e not in before]
-    if problems:
-        return problems
+    after = draft_errors(conn, ws.app, trial.blueprint())
+    new = [index for index, e in enumerate(after) if e not in before]  # compared in English
+    if new:
+        if locale != "en":
+            after = draft_errors(conn, ws.app, trial.blueprint(), locale)
+        return [after[index] for index in new]
     draft = ws.draft or open_draft(conn, ws.app, actor=identity.name)
     ws.draft = edit(conn, draft.id, changes, label=label)
     ws.docs = {(d.kind, d.name): d.body for d in ws.draft.documents()}

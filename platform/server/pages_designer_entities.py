@@ -124,7 +124,8 @@ async def create_entity(
         body = new_entity(label, {"en": "Name", "zh-CN": "名称"})
         if not errors:
             problems = apply_edit(conn, ws, identity, [DocChange("entity", name, body)],
-                                  tr(request, "New entity “%(name)s”", name=name))  # fmt: skip
+                                  tr(request, "New entity “%(name)s”", name=name),
+                                  locale_of(request))  # fmt: skip
             if problems:
                 errors["name"] = "; ".join(problems)
         if errors:
@@ -239,8 +240,9 @@ async def save_settings(
             what = settings.label_en if locale_of(request) == "en" else settings.label_zh
             label = tr(request, "Entity settings of “%(name)s”", name=what or entity)
             settings.problems = apply_edit(
-                conn, ws, identity, [DocChange("entity", entity, updated)], label
-            )
+                conn, ws, identity, [DocChange("entity", entity, updated)], label,
+                locale_of(request),
+            )  # fmt: skip
     if settings.errors or settings.problems:
         block = "entity_work" if is_htmx(request) else None
         return _page(request, runtime, ws, entity, None, status=422, block=block,
@@ -274,7 +276,9 @@ def delete_entity(
             ]  # fmt: skip
         else:
             label = tr(request, "Delete entity “%(name)s”", name=name)
-            removing.problems = apply_edit(conn, ws, identity, removal_changes(ws, entity), label)
+            removing.problems = apply_edit(
+                conn, ws, identity, removal_changes(ws, entity), label, locale_of(request)
+            )
     if removing.problems:
         removing.open = True
         return _page(request, runtime, ws, entity, None, status=422, removing=removing)
@@ -375,7 +379,7 @@ async def save_field(
             tr(request, "Add field “%(name)s”", name=what) if original is None
             else tr(request, "Change field “%(name)s”", name=what)
         )  # fmt: skip
-        problems = apply_edit(conn, ws, identity, changes, label)
+        problems = apply_edit(conn, ws, identity, changes, label, locale_of(request))
         if problems:
             panel.problems = problems
             for problem in problems:
@@ -436,7 +440,7 @@ def _edit(
         changes = [DocChange("entity", entity, change(body))]
         if removed:
             changes += _form_changes(ws, entity, removed, None)
-        problems = apply_edit(conn, ws, identity, changes, label)
+        problems = apply_edit(conn, ws, identity, changes, label, locale_of(request))
     if problems:
         if not is_htmx(request):
             flash(request, "; ".join(problems), "error")

@@ -200,7 +200,9 @@ async def save_form(
             problems = [tr(request, "Place at least one field on the form")]
         else:
             label = tr(request, "Arrange form “%(name)s”", name=name)
-            problems = apply_edit(conn, ws, identity, [DocChange("form", name, new_doc)], label)
+            problems = apply_edit(
+                conn, ws, identity, [DocChange("form", name, new_doc)], label, locale_of(request)
+            )
     if problems:
         return _page(request, runtime, ws, name, doc, entity, True, status=422,
                      block="form_preview", problems=problems)  # fmt: skip

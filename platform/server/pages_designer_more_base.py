@@ -99,7 +99,9 @@ def save(
     designer_user(identity)
     with runtime.engine.begin() as conn:
         ws = workspace(conn, app, identity)
-        verdict = check_edit(app, ws.blueprint(), _others(conn, app), kind, name, body)
+        verdict = check_edit(
+            app, ws.blueprint(), _others(conn, app), kind, name, body, locale_of(request)
+        )
         if not verdict.ok:
             return verdict
         try:

@@ -181,6 +181,7 @@ async def create_relation(
         problems = apply_edit(
             conn, ws, identity, changes, tr(request, "Link %(holder)s to %(target)s",
                                             holder=holder, target=target),
+            locale_of(request),
         )  # fmt: skip
         if problems:
             errors["problems"] = "; ".join(problems)

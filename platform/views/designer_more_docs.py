@@ -19,13 +19,15 @@ from appblocks.engine.loader import LoadedBlueprint
 from appblocks.engine.spec import label_text
 from appblocks.engine.validate import validate_blueprint
 from appblocks.engine.validate_context import SYSTEM_FIELDS, Context, mapping
+from appblocks.engine.validate_documents import UNREACHABLE
 from appblocks.engine.validate_fields import is_number_field
 
 #: the record actions of the permission matrix (import, export and transitions are kept too)
 MATRIX_ACTIONS = ("read", "create", "update", "delete")
 OTHER_ACTIONS = ("import", "export")
-#: an error that only says the work is unfinished: a state added before the arrow to it
-_UNFINISHED = ("cannot be reached from",)
+#: an error that only says the work is unfinished: a state added before the arrow to it (the
+#: engine's template, and the English it makes)
+_UNFINISHED = (UNREACHABLE, "cannot be reached from")
 DATE_TYPES = frozenset({"date", "datetime"})
 
 
@@ -72,10 +74,12 @@ def section_of(kind: str) -> str:
     return next(s for s, k in KINDS.items() if k == kind)
 
 
-def issues(app: str, blueprint: Mapping[str, Any], installed: Mapping[str, Any]) -> list[Issue]:
-    """Every validation message of a draft's blueprint."""
+def issues(
+    app: str, blueprint: Mapping[str, Any], installed: Mapping[str, Any], locale: str = "en"
+) -> list[Issue]:
+    """Every validation message of a draft's blueprint, in `locale`."""
     loaded = LoadedBlueprint(doc=dict(blueprint), root=Path(app))
-    return [Issue(e.path, e.message) for e in validate_blueprint(loaded, installed)]
+    return [Issue(e.path, e.text(locale)) for e in validate_blueprint(loaded, installed)]
 
 
 def with_document(
@@ -98,16 +102,19 @@ def check_edit(
     kind: str,
     name: str,
     body: Mapping[str, Any] | None,
+    locale: str = "en",
 ) -> Verdict:
     """Validate the draft with the edit: errors it adds refuse it (an unreachable state is
-    only a warning, since a state is added before the transition that leads to it)."""
+    only a warning, since a state is added before the transition that leads to it). Errors
+    are compared in English and shown in `locale`."""
     before = {(i.path, i.message) for i in issues(app, blueprint, installed)}
-    after = issues(app, with_document(blueprint, kind, name, body), installed)
+    edited = LoadedBlueprint(doc=with_document(blueprint, kind, name, body), root=Path(app))
     verdict = Verdict()
-    for issue in after:
-        if any(mark in issue.message for mark in _UNFINISHED):
+    for error in validate_blueprint(edited, installed):
+        issue = Issue(error.path, error.text(locale))
+        if error.template in _UNFINISHED or any(m in error.message for m in _UNFINISHED):
             verdict.warnings.append(issue)
-        elif (issue.path, issue.message) not in before:
+        elif (error.path, error.message) not in before:
             verdict.errors.append(issue)
     return verdict
 

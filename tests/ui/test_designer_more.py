@@ -174,7 +174,8 @@ def test_designer_more_workflow_state_and_transition_grow_the_diagram(
     page.fill("#t-new-when", "total >")
     page.click("#t-new-submit")
     # The sandbox's compile error, in place; what was typed stays; the draft has no `hold`.
-    expect(page.locator("#transition-new .dm-errors")).to_contain_text("does not compile")
+    compile_error = "表达式无法编译" if locale == "zh-CN" else "does not compile"
+    expect(page.locator("#transition-new .dm-errors")).to_contain_text(compile_error)
     expect(page.locator("#t-new-when")).to_have_value("total >")
     expect(page.locator("#t-new-name")).to_have_value("hold")
     assert "hold" not in clean_draft("workflow", "po_approval")["transitions"]
