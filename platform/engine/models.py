@@ -95,6 +95,7 @@ class User(Base):
     roles: Mapped[Any] = mapped_column(sa.JSON, default=list)
     attributes: Mapped[Any] = mapped_column(sa.JSON, default=dict)
     locale: Mapped[str | None] = mapped_column(sa.String(16))
+    time_zone: Mapped[str | None] = mapped_column(sa.String(64))  # IANA name; None: the default
     active: Mapped[bool] = mapped_column(sa.Boolean, default=True)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 

@@ -8,6 +8,7 @@ import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import sqlalchemy as sa
 from argon2 import PasswordHasher
@@ -38,10 +39,22 @@ class Identity:
     roles: frozenset[str] = frozenset()
     attributes: Mapping[str, Any] = field(default_factory=dict)
     locale: str | None = None
+    time_zone: str | None = None  # the user's own IANA zone; None: the deployment's default
 
     @property
     def is_admin(self) -> bool:
         return "admin" in self.roles
+
+
+def time_zone_problem(name: str) -> str | None:
+    """Why `name` is not an IANA time zone this machine knows (`Asia/Shanghai`, `UTC`), or None."""
+    if not name or len(name) > 64 or name != name.strip() or name.startswith(("/", ".")):
+        return f"{name!r} is not a time zone name such as Asia/Shanghai or UTC"
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        return f"{name!r} is not a known time zone (write a name such as Asia/Shanghai or UTC)"
+    return None
 
 
 def hash_password(password: str) -> str:
@@ -103,18 +116,30 @@ def create_user(
 def identity_of(connection: sa.Connection, name: str) -> Identity | None:
     """The identity of an active user, or None."""
     row = connection.execute(
-        sa.select(User.name, User.roles, User.attributes, User.locale).where(
+        sa.select(User.name, User.roles, User.attributes, User.locale, User.time_zone).where(
             User.name == name, User.active.is_(True)
         )
     ).first()
     if row is None:
         return None
-    return Identity(row.name, frozenset(row.roles or ()), dict(row.attributes or {}), row.locale)
+    return Identity(
+        row.name, frozenset(row.roles or ()), dict(row.attributes or {}), row.locale, row.time_zone
+    )
 
 
 def set_locale(connection: sa.Connection, name: str, locale: str) -> None:
     """Keep a user's language (used before the browser's Accept-Language)."""
     connection.execute(sa.update(User).where(User.name == name).values(locale=locale))
+
+
+def set_time_zone(connection: sa.Connection, name: str, time_zone: str | None) -> None:
+    """Keep a user's time zone (an IANA name; None goes back to the deployment's default).
+    Raises UserError for a name that is not a known zone, and changes nothing then."""
+    if time_zone is not None:
+        problem = time_zone_problem(time_zone)
+        if problem:
+            raise UserError(problem)
+    connection.execute(sa.update(User).where(User.name == name).values(time_zone=time_zone))
 
 
 def throttled(connection: sa.Connection, username: str, now: dt.datetime | None = None) -> bool:
@@ -183,7 +208,12 @@ _USERS: sa.Table = User.__table__  # type: ignore[assignment]
 _TOKENS: sa.Table = Token.__table__  # type: ignore[assignment]
 _TOKEN_IDENTITY = (
     sa.select(
-        _USERS.c.name, _USERS.c.roles, _USERS.c.attributes, _USERS.c.locale, _TOKENS.c.expires_at
+        _USERS.c.name,
+        _USERS.c.roles,
+        _USERS.c.attributes,
+        _USERS.c.locale,
+        _USERS.c.time_zone,
+        _TOKENS.c.expires_at,
     )
     .select_from(_TOKENS.join(_USERS, _TOKENS.c.user_id == _USERS.c.id))
     .where(
@@ -204,7 +234,7 @@ def identity_for_digest(
     if row is None:
         return None
     identity = Identity(
-        row.name, frozenset(row.roles or ()), dict(row.attributes or {}), row.locale
+        row.name, frozenset(row.roles or ()), dict(row.attributes or {}), row.locale, row.time_zone
     )
     return identity, row.expires_at
 

@@ -7,6 +7,7 @@ table, and the computed values shown beside the inputs (`computed`, by output na
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -68,8 +69,15 @@ class FormState:
         return [(name, m) for name, items in self.errors.items() for m in items]
 
 
-def _put(state: FormState, name: str, spec: FormField, value: Any, title_of: TitleOf) -> None:
-    state.values[name] = input_value(spec.spec, value)
+def _put(
+    state: FormState,
+    name: str,
+    spec: FormField,
+    value: Any,
+    title_of: TitleOf,
+    tz: dt.tzinfo = dt.UTC,
+) -> None:
+    state.values[name] = input_value(spec.spec, value, tz)
     if spec.type == "link" and value is not None:
         state.labels[name] = title_of(spec.spec.target, value)
     elif spec.type == "links":
@@ -83,9 +91,10 @@ def from_record(
     title_of: TitleOf,
     *,
     blank_rows: int = 0,
+    tz: dt.tzinfo = dt.UTC,
 ) -> FormState:
     """The inputs of a stored record (or of defaults, for a new one); `blank_rows` empty rows
-    in each editable line-item table."""
+    in each editable line-item table; datetimes as clock times in `tz`, the reader's zone."""
     state = FormState(version=record.get("_version"))
     for spec in form.fields():
         if spec.type == "lines":
@@ -105,15 +114,20 @@ def from_record(
                             state.computed[prefix + column.name] = line.get(column.name)
                         else:
                             _put(
-                                state, prefix + column.name, column, line.get(column.name), title_of
+                                state,
+                                prefix + column.name,
+                                column,
+                                line.get(column.name),
+                                title_of,
+                                tz,
                             )
             rows += list(range(len(rows), len(rows) + blank_rows))
             state.rows[spec.name] = rows
         elif spec.read_only:
             state.computed[spec.name] = record.get(spec.name)
-            _put(state, spec.name, spec, record.get(spec.name), title_of)
+            _put(state, spec.name, spec, record.get(spec.name), title_of, tz)
         else:
-            _put(state, spec.name, spec, record.get(spec.name), title_of)
+            _put(state, spec.name, spec, record.get(spec.name), title_of, tz)
     _totals(state, form, record)
     return state
 
@@ -132,6 +146,7 @@ def from_submission(
     sub: Submission,
     title_of: TitleOf,
     shown: Mapping[str, Any] | None = None,
+    tz: dt.tzinfo = dt.UTC,
 ) -> FormState:
     """The inputs exactly as submitted, with the submission's messages; read-only fields and
     computed values from `shown` (the record's values after the change, when known)."""
@@ -154,7 +169,7 @@ def from_submission(
         if spec.read_only:
             state.computed[spec.name] = shown.get(spec.name)
             if spec.name not in state.values:
-                _put(state, spec.name, spec, shown.get(spec.name), title_of)
+                _put(state, spec.name, spec, shown.get(spec.name), title_of, tz)
         elif spec.type == "link" and spec.name not in state.labels:
             raw = state.values.get(spec.name)
             if isinstance(raw, str) and raw.isdigit():

@@ -9,6 +9,12 @@ reports at `lines.2.quantity` (the third line it was given) finds its way back t
 Every typed text is kept in `raw`, so a refused save shows the form exactly as it was sent.
 Names the form does not offer to this viewer (a hidden or read-only field, a made-up one)
 are refused, never ignored: a forged field must not slip through with the rest.
+
+A `datetime-local` input sends a clock time without a zone: it is read in the typing user's
+zone and handed to the engine as an aware UTC moment. A clock time that happens twice (the
+hour repeated when summer time ends) means the first of them; one that never happens (the
+hour skipped when it starts) is read with the offset in force before the change, so it
+lands as far past the gap as it was typed into it (02:30 in a skipped hour is 03:30).
 """
 
 from __future__ import annotations
@@ -95,7 +101,17 @@ def normalize_date(text: str) -> str | None:
         return None
 
 
-def _coerce(spec: FormField, texts: list[str], gettext: Gettext) -> tuple[Any, str | None]:
+def to_utc(moment: dt.datetime, tz: dt.tzinfo) -> dt.datetime:
+    """A typed moment as an aware UTC moment: a naive one is a clock time in `tz` (see the
+    module doc for the hours summer time repeats or skips)."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=tz, fold=0)
+    return moment.astimezone(dt.UTC)
+
+
+def _coerce(
+    spec: FormField, texts: list[str], gettext: Gettext, tz: dt.tzinfo = dt.UTC
+) -> tuple[Any, str | None]:
     """(value for the engine, message) of one input's texts."""
     kind = spec.type
     last = texts[-1] if texts else ""
@@ -126,9 +142,9 @@ def _coerce(spec: FormField, texts: list[str], gettext: Gettext) -> tuple[Any, s
             return None, None
         try:
             moment = dt.datetime.fromisoformat(unicodedata.normalize("NFKC", text))
-        except ValueError:
+            return to_utc(moment, tz).isoformat(), None
+        except (ValueError, OverflowError):
             return None, gettext("Enter a date and time as YYYY-MM-DD HH:MM.")
-        return moment.isoformat(), None
     if kind == "link":
         if text == "":
             return None, None
@@ -152,8 +168,14 @@ def _split(name: str) -> tuple[str, str]:
     return name, ""
 
 
-def parse(form: Form, items: Iterable[tuple[str, str]], gettext: Gettext = plain) -> Submission:
-    """The engine's values of a submitted form (see the module doc); problems in `errors`."""
+def parse(
+    form: Form,
+    items: Iterable[tuple[str, str]],
+    gettext: Gettext = plain,
+    tz: dt.tzinfo = dt.UTC,
+) -> Submission:
+    """The engine's values of a submitted form (see the module doc); problems in `errors`;
+    datetimes typed without a zone are clock times in `tz`, the typing user's zone."""
     sub = Submission()
     editable = form.editable()
     seen: dict[str, list[str]] = {}
@@ -193,7 +215,7 @@ def parse(form: Form, items: Iterable[tuple[str, str]], gettext: Gettext = plain
         texts = seen.get(spec.name)
         if texts is None and spec.type not in ("boolean", "multi_choice", "links"):
             continue  # not sent: left as it is (unchecked boxes are the exception)
-        value, problem = _coerce(spec, texts or [], gettext)
+        value, problem = _coerce(spec, texts or [], gettext, tz)
         if problem is None and spec.type == "link" and value is None:
             if sub.text(spec.name + "__label").strip():
                 problem = gettext("Choose a record from the suggestions.")
@@ -225,7 +247,7 @@ def parse(form: Form, items: Iterable[tuple[str, str]], gettext: Gettext = plain
                 if not column.editable:
                     continue
                 input_name = f"{lines_name}-{index}-{column.name}"
-                value, problem = _coerce(column, sent.get(column.name, []), gettext)
+                value, problem = _coerce(column, sent.get(column.name, []), gettext, tz)
                 if problem is None and column.type == "link" and value is None:
                     if sub.text(input_name + "__label").strip():
                         problem = gettext("Choose a record from the suggestions.")

@@ -3,7 +3,8 @@
 A `Widget` says which template macro draws the input (`ui/templates/_widgets.html`) and the
 attributes it needs. Numbers use a text input with `inputmode` rather than `type=number`: a
 browser empties a number input whose text it cannot parse, and a refused save must give back
-exactly what was typed (`1,234.50` included).
+exactly what was typed (`1,234.50` included). A datetime is stored as a UTC moment and
+written into its `datetime-local` input as the clock time in the reader's zone.
 """
 
 from __future__ import annotations
@@ -84,8 +85,9 @@ def _plain_decimal(value: decimal.Decimal) -> str:
     return text
 
 
-def input_value(field: FieldSpec, value: Any) -> Any:
-    """A stored value as its input shows it: text, or a list of texts for multi-valued inputs."""
+def input_value(field: FieldSpec, value: Any, tz: dt.tzinfo = dt.UTC) -> Any:
+    """A stored value as its input shows it: text, or a list of texts for multi-valued inputs
+    (a datetime as the clock time in `tz`, the reader's zone)."""
     if value is None:
         return [] if field.type in ("multi_choice", "links") else ""
     kind = field.type
@@ -101,8 +103,9 @@ def input_value(field: FieldSpec, value: Any) -> Any:
         return _plain_decimal(decimal.Decimal(repr(value)))
     if kind == "datetime":
         moment = value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(str(value))
-        if moment.tzinfo is not None:
-            moment = moment.astimezone(dt.UTC).replace(tzinfo=None)
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=dt.UTC)  # stored moments are UTC
+        moment = moment.astimezone(tz).replace(tzinfo=None)
         return moment.strftime("%Y-%m-%dT%H:%M")
     if isinstance(value, dt.date):
         return value.isoformat()

@@ -8,7 +8,14 @@ from urllib.parse import urlparse
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from appblocks.engine.users import authenticate, set_locale, throttled
+from appblocks.engine.users import (
+    UserError,
+    authenticate,
+    set_locale,
+    set_time_zone,
+    throttled,
+    time_zone_problem,
+)
 from appblocks.server.auth import RuntimeDep, check_csrf, csrf_token
 from appblocks.server.problems import Problem, locale_of
 from appblocks.server.web import LOCALES, PageUser, flash, gettext_for, render, tr
@@ -37,8 +44,10 @@ async def login(
     username: Annotated[str, Form(max_length=150)],
     password: Annotated[str, Form(max_length=1024)],
     next: Annotated[str | None, Form()] = None,
+    time_zone: Annotated[str | None, Form(max_length=64)] = None,
 ) -> Response:
-    """Check the password, start a session, go where the user was heading."""
+    """Check the password, start a session, go where the user was heading. A user without a
+    time zone of their own gets the browser's (sent by app.js; ignored when not a zone)."""
     await check_csrf(request)
     locale = locale_of(request)
     address = request.client.host if request.client else None
@@ -49,6 +58,10 @@ async def login(
         else:
             identity = authenticate(conn, username, password, address=address)
             message = gettext_for(locale)("Wrong user name or password.")
+            browser_zone = (time_zone or "").strip()
+            if identity is not None and identity.time_zone is None and browser_zone:
+                if time_zone_problem(browser_zone) is None:
+                    set_time_zone(conn, identity.name, browser_zone)
     if identity is None:
         return render(
             request, "login.html", 401, next=_safe_next(next), username=username, error=message
@@ -99,4 +112,18 @@ async def set_language(request: Request, runtime: RuntimeDep, identity: PageUser
     with runtime.engine.begin() as conn:
         set_locale(conn, identity.name, locale)
     flash(request, gettext_for(locale)("Language changed."), "success")
+    return RedirectResponse(_safe_next(str(form.get("next") or "/")), status_code=303)
+
+
+@router.post("/preferences/time-zone")
+async def set_time_zone_page(request: Request, runtime: RuntimeDep, identity: PageUser) -> Response:
+    """Keep the zone the user reads and types datetimes in, and go back."""
+    form = await request.form()
+    name = str(form.get("time_zone", "")).strip()
+    with runtime.engine.begin() as conn:
+        try:
+            set_time_zone(conn, identity.name, name)
+        except UserError:
+            raise Problem(422, tr(request, "Unknown time zone: %(name)s", name=name[:64])) from None
+    flash(request, tr(request, "Time zone changed to %(name)s.", name=name), "success")
     return RedirectResponse(_safe_next(str(form.get("next") or "/")), status_code=303)

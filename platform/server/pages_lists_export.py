@@ -32,7 +32,7 @@ from appblocks.server.pages_lists_state import (
     title_lookup,
 )
 from appblocks.server.problems import Problem, locale_of
-from appblocks.server.web import PageUser, tr
+from appblocks.server.web import PageUser, tr, zone_name, zone_of
 from appblocks.views import list_export
 from appblocks.views.list_filters import FilterRow
 
@@ -87,8 +87,9 @@ def export(
             else sa.and_(predicate, export_scope.predicate)
         )
     locale = locale_of(request)
-    header = [column_label(request, s, f.name) for f in columns]
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M")
+    zone, tz = zone_name(request), zone_of(request)
+    header = [list_export.header_label(column_label(request, s, f.name), f, zone) for f in columns]
+    stamp = dt.datetime.now(tz).strftime("%Y%m%d-%H%M")
     filename = f"{s.spec.name}-{stamp}.{fmt}"
     disposition = f"attachment; filename=\"{filename}\"; filename*=UTF-8''{quote(filename)}"
     engine = runtime.engine
@@ -107,6 +108,7 @@ def export(
             visible=s.visible,
             locale=locale,
             typed=typed,
+            tz=tz,
         )
 
     headers = {"Content-Disposition": disposition, "Cache-Control": "no-store"}

@@ -39,7 +39,7 @@ from appblocks.server.pages_records import (
 from appblocks.server.problems import Problem, locale_of
 from appblocks.server.runtime import Runtime
 from appblocks.server.visibility import Viewer
-from appblocks.server.web import PageUser, flash, gettext_for, render, tr, with_form
+from appblocks.server.web import PageUser, flash, gettext_for, render, tr, with_form, zone_of
 from appblocks.views import display, record_form
 from appblocks.views.record_format import currency_of, is_numeric, parts_html, show
 from appblocks.views.record_titles import Titles
@@ -139,7 +139,7 @@ def new_page(
     viewer = Viewer(loaded, identity)
     with reading(runtime.engine) as conn:
         titles = record_form.titles_for(conn, loaded.catalog, viewer.scope, built, record)
-    state = from_record(built, record, _title_of(titles), blank_rows=1)
+    state = from_record(built, record, _title_of(titles), blank_rows=1, tz=zone_of(request))
     return _respond(request, runtime, spec, built, state, titles, record_id=None)
 
 
@@ -165,7 +165,7 @@ def edit_page(
         if read.predicate is not None:
             loaded.store.check_exists(conn, spec.qualified, record_id, scope=read.predicate)
         titles = record_form.titles_for(conn, loaded.catalog, viewer.scope, built, record)
-    state = from_record(built, record, _title_of(titles))
+    state = from_record(built, record, _title_of(titles), tz=zone_of(request))
     heading = _heading(spec, record, locale_of(request))
     return _respond(request, runtime, spec, built, state, titles, record_id=record_id,
                     heading=heading)  # fmt: skip
@@ -252,7 +252,7 @@ def _save(
         loaded, identity, spec, action, name if isinstance(name, str) and name else None
     )
     items = [(k, v) for k, v in data.multi_items() if isinstance(v, str)]
-    sub = parse(form, items, gettext)
+    sub = parse(form, items, gettext, zone_of(request))
     _uploads(request, runtime, identity, spec, form, data, sub)
     status, conflict = 422, False
     if _line_controls(form, sub, data):
@@ -289,7 +289,7 @@ def _save(
             flash(request, tr(request, "Saved."), "success")
             return RedirectResponse(record_url(spec, saved["id"]), status_code=303)
     shown, titles = _shown(runtime, identity, spec, form, sub, record_id, scope.predicate)
-    state = from_submission(form, sub, _title_of(titles), shown)
+    state = from_submission(form, sub, _title_of(titles), shown, zone_of(request))
     if conflict:
         state.version = shown.get("_version")
     heading = _heading(spec, shown, locale) if record_id is not None else None
@@ -328,9 +328,9 @@ def _preview(
         loaded, identity, spec, action, name if isinstance(name, str) and name else None
     )
     items = [(k, v) for k, v in data.multi_items() if isinstance(v, str)]
-    sub = parse(form, items)
+    sub = parse(form, items, tz=zone_of(request))
     shown, titles = _shown(runtime, identity, spec, form, sub, record_id, scope.predicate)
-    state = from_submission(form, sub, _title_of(titles), shown)
+    state = from_submission(form, sub, _title_of(titles), shown, zone_of(request))
     values = {**shown, **{k: v for k, v in sub.values.items() if not isinstance(v, list)}}
     currency = currency_of(spec, values)
     out = record_form.outputs(form, state, locale_of(request), titles, currency, live=True)

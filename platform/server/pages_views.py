@@ -25,7 +25,7 @@ from appblocks.engine.spec import label_text, qualify
 from appblocks.server.auth import RuntimeDep
 from appblocks.server.problems import Problem, field_errors, locale_of
 from appblocks.server.runtime import Loaded, Runtime
-from appblocks.server.web import PageUser, flash, render, tr
+from appblocks.server.web import PageUser, flash, render, tr, zone_of
 from appblocks.views import boards, calendar, relative
 from appblocks.views.aggregates import AggregateError, Aggregator, series_of
 from appblocks.views.charts import chart_data, formatted
@@ -85,7 +85,7 @@ def view_page(
     locale = locale_of(request)
     title = _title(doc, view, locale)
     try:
-        filter = relative.resolve(doc.get("filter"))
+        filter = relative.resolve(doc.get("filter"), tz=zone_of(request))
     except relative.RelativeDateError as exc:
         raise Problem(422, str(exc)) from None
     kind = doc.get("type", "list")
@@ -189,7 +189,8 @@ def _calendar_page(
     date_field = str(doc["date_field"])
     if date_field in scope.hidden:
         raise Problem(403, tr(request, "This calendar is laid out by a field you may not see."))
-    today = dt.datetime.now(dt.UTC).date()
+    tz = zone_of(request)
+    today = dt.datetime.now(tz).date()  # the reader's today
     year, number = calendar.parse_month(month, today)
     with reading(runtime.engine) as conn:
         shown = calendar.load_month(
@@ -204,6 +205,7 @@ def _calendar_page(
             today=today,
             locale=locale,
             filter=filter,
+            tz=tz,
         )
     return render(
         request,
@@ -238,7 +240,9 @@ async def move_card(
     entity = qualify(app, str(doc["entity"]))
     scope = _read_scope(loaded, identity, request, entity)
     form = await request.form()
-    board = _board(loaded, request, app, doc, scope, relative.resolve(doc.get("filter")))
+    board = _board(
+        loaded, request, app, doc, scope, relative.resolve(doc.get("filter"), tz=zone_of(request))
+    )
     wants_json = "application/json" in request.headers.get("accept", "")
     back = f"/{app}/views/{view}"
     try:

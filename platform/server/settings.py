@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from appblocks.engine.db import database_url
+from appblocks.engine.users import time_zone_problem
 
 
 def _secret_key(path: Path) -> str:
@@ -35,10 +36,18 @@ class Settings:
     cookie_secure: bool = False
     demo: bool = False
     catalog_ttl_seconds: float = 1.0
+    time_zone: str = "UTC"  # for users without a zone of their own ($APPBLOCKS_TIMEZONE)
+
+    def __post_init__(self) -> None:
+        problem = time_zone_problem(self.time_zone)
+        if problem:
+            raise ValueError(f"APPBLOCKS_TIMEZONE: {problem}")
 
     @classmethod
     def from_env(cls, db_url: str | None = None, **overrides: object) -> Settings:
         """Settings from the environment (and explicit overrides)."""
         url = database_url(db_url)
         key = _secret_key(Path(os.environ.get("APPBLOCKS_VAR", "var")) / "secret_key")
+        if "time_zone" not in overrides:
+            overrides["time_zone"] = os.environ.get("APPBLOCKS_TIMEZONE", "").strip() or "UTC"
         return cls(db_url=url, secret_key=key, **overrides)  # type: ignore[arg-type]

@@ -4,11 +4,13 @@ Pages are one route and one template per screen. A normal request gets the whole
 htmx request (`HX-Request`, not boosted) may ask for a named block only (`render(..., block=)`),
 rendered by jinja2-fragments from the same template. UI text goes through Babel catalogs
 (`ui/translations/<locale>/LC_MESSAGES/*.po`, every file of a locale merged; English is the
-msgid), numbers and dates through Babel's locale data.
+msgid), numbers and dates through Babel's locale data. Datetimes are shown and typed in the
+reader's time zone (`zone_name`): their own setting, else the deployment's default.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import inspect
 import json
 from collections.abc import Callable, Mapping
@@ -27,7 +29,7 @@ from starlette.concurrency import run_in_threadpool
 
 from appblocks.engine.db import reading
 from appblocks.engine.spec import label_text
-from appblocks.engine.users import Identity, identity_of
+from appblocks.engine.users import Identity, identity_of, time_zone_problem
 from appblocks.server.auth import check_csrf, csrf_token
 from appblocks.server.problems import locale_of
 from appblocks.server.runtime import Loaded, Runtime
@@ -35,6 +37,28 @@ from appblocks.views import display
 from appblocks.workflows import approvals
 
 LOCALES = ("en", "zh-CN")
+#: The zones offered in the time zone menu (the user's own and the default are added).
+TIME_ZONES = (
+    "Asia/Shanghai",
+    "Asia/Hong_Kong",
+    "Asia/Taipei",
+    "Asia/Tokyo",
+    "Asia/Seoul",
+    "Asia/Singapore",
+    "Asia/Kolkata",
+    "Asia/Dubai",
+    "Europe/London",
+    "Europe/Paris",
+    "Europe/Berlin",
+    "Europe/Moscow",
+    "America/New_York",
+    "America/Chicago",
+    "America/Denver",
+    "America/Los_Angeles",
+    "America/Sao_Paulo",
+    "Australia/Sydney",
+    "UTC",
+)
 
 
 class SignInRequired(Exception):
@@ -93,6 +117,42 @@ def tr(request: Request, message: str, **params: Any) -> str:
     return gettext_for(locale_of(request))(message, **params)
 
 
+# --- time zones -----------------------------------------------------------------------------
+
+
+def default_zone_name(request: Request) -> str:
+    """The deployment's zone ($APPBLOCKS_TIMEZONE, UTC when unset)."""
+    settings = getattr(request.app.state, "settings", None)
+    return str(getattr(settings, "time_zone", None) or "UTC")
+
+
+def zone_name(request: Request) -> str:
+    """The zone the caller reads and types datetimes in: their own setting, else the
+    deployment's default (a stored name this machine does not know falls back too)."""
+    identity = getattr(request.state, "identity", None)
+    own = getattr(identity, "time_zone", None)
+    if own and time_zone_problem(own) is None:
+        return str(own)
+    return default_zone_name(request)
+
+
+def zone_of(request: Request) -> dt.tzinfo:
+    """The caller's zone as a tzinfo (see `zone_name`)."""
+    return display.zone(zone_name(request))
+
+
+def zone_choices(current: str, default: str) -> list[tuple[str, str]]:
+    """(name, label) of the zones the menu offers: the short list plus the current and the
+    default one, each labelled with its offset now (`Asia/Shanghai (UTC+08:00)`)."""
+    names = list(dict.fromkeys([*TIME_ZONES, default, current]))
+    now = dt.datetime.now(dt.UTC)
+    out = []
+    for name in names:
+        offset = now.astimezone(display.zone(name)).strftime("%z") or "+0000"
+        out.append((name, f"{name} (UTC{offset[:3]}:{offset[3:]})"))
+    return out
+
+
 # --- templates ------------------------------------------------------------------------------
 
 environment = Environment(
@@ -122,6 +182,8 @@ def page_context(request: Request, locale: str | None = None) -> dict[str, Any]:
     locale = locale or locale_of(request)
     gettext = gettext_for(locale)
     identity: Identity | None = getattr(request.state, "identity", None)
+    zone = zone_name(request)
+    tz = display.zone(zone)
     return {
         "request": request,
         "locale": locale,
@@ -134,7 +196,9 @@ def page_context(request: Request, locale: str | None = None) -> dict[str, Any]:
         "label": lambda value, fallback="": label_text(value, locale, fallback),
         "fmt_number": lambda value, digits=None: display.number(value, locale, digits),
         "fmt_date": lambda value: display.date(value, locale),
-        "fmt_datetime": lambda value: display.datetime(value, locale),
+        "fmt_datetime": lambda value: display.datetime(value, locale, tz),
+        "time_zone": zone,
+        "time_zones": lambda: zone_choices(zone, default_zone_name(request)),
         "flashes": pop_flashes(request),
         "nav": getattr(request.state, "nav", None),
         "open_tasks": getattr(request.state, "open_tasks", 0),
@@ -209,6 +273,8 @@ async def page_identity(request: Request) -> Identity:
     if request.method not in ("GET", "HEAD", "OPTIONS"):
         await check_csrf(request)
     request.state.identity = identity
+    # Modules that thread only the locale (list cells, cards, record pages) read the zone here.
+    display.TIME_ZONE.set(zone_of(request))
     request.state.open_tasks = open_tasks
     request.state.nav = navigation(runtime.current(), identity, locale_of(request))
     return identity

@@ -1,7 +1,8 @@
 """Calendars: the records of one month by a date (or datetime) field, laid out in weeks.
 
-One query per month under the caller's read scope (at most `MONTH_LIMIT` records); datetimes
-fall on their UTC day, as the rest of the UI shows them.
+One query per month under the caller's read scope (at most `MONTH_LIMIT` records); a datetime
+falls on its day in the reader's zone and shows its clock time there, as the rest of the UI
+shows it (the month's window is the reader's local month, as UTC moments).
 """
 
 from __future__ import annotations
@@ -104,10 +105,9 @@ def _day_label(day: dt.date, month: int, locale: str) -> str:
     return babel_dates.format_skeleton("MMMd", day, locale=display.babel_locale(locale))
 
 
-def _day_of(value: Any) -> dt.date | None:
+def _day_of(value: Any, tz: dt.tzinfo = dt.UTC) -> dt.date | None:
     if isinstance(value, dt.datetime):
-        moment = value if value.tzinfo is None else value.astimezone(dt.UTC)
-        return moment.date()
+        return display.local(value, tz).date()
     if isinstance(value, dt.date):
         return value
     return None
@@ -126,15 +126,18 @@ def load_month(
     today: dt.date,
     locale: str,
     filter: Mapping[str, Any] | None = None,
+    tz: dt.tzinfo = dt.UTC,
 ) -> Month:
-    """The month's records by `date_field`, under `scope`, as weeks from Monday."""
+    """The month's records by `date_field`, under `scope`, as weeks from Monday (datetimes
+    on their day and at their clock time in `tz`, the reader's zone)."""
     catalog = store.catalog
     spec = catalog.entity(entity)
     kind = spec.fields[date_field].type
     first, following = bounds(year, month)
     if kind == "datetime":
-        low: Any = dt.datetime.combine(first, dt.time(), dt.UTC).isoformat()
-        high: Any = dt.datetime.combine(following, dt.time(), dt.UTC).isoformat()
+        # Local midnights (the first of each day that has two) as UTC moments.
+        low: Any = dt.datetime.combine(first, dt.time(), tz).astimezone(dt.UTC).isoformat()
+        high: Any = dt.datetime.combine(following, dt.time(), tz).astimezone(dt.UTC).isoformat()
     else:
         low, high = first.isoformat(), following.isoformat()
     window = {date_field: {"gte": low, "lt": high}}
@@ -152,13 +155,13 @@ def load_month(
     )
     by_day: dict[dt.date, list[Chip]] = {}
     for record, text in zip(page.items, texts, strict=True):
-        day = _day_of(record.get(date_field))
+        day = _day_of(record.get(date_field), tz)
         if day is None:
             continue
         moment = record.get(date_field)
         clock = ""
         if isinstance(moment, dt.datetime):
-            clock = moment.astimezone(dt.UTC).strftime("%H:%M")
+            clock = display.local(moment, tz).strftime("%H:%M")
         chip = Chip(int(record["id"]), (text.get(title or "") or f"#{record['id']}"), day, clock)
         by_day.setdefault(day, []).append(chip)
     weeks = []

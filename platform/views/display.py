@@ -2,13 +2,20 @@
 
 Pure functions over specs and values (Babel for the locale data); templates call them through
 `server/web.py`. Nothing here touches a request or the database.
+
+Datetimes are stored as UTC moments and shown in the reader's time zone. Callers that know
+it pass `zone`; the rest (list cells, cards, record pages built in modules that only thread
+the locale) get the zone the page shell set for the request in `TIME_ZONE`, UTC otherwise.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
+from contextvars import ContextVar
+from functools import cache
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from babel import dates as babel_dates
 
@@ -22,6 +29,28 @@ from appblocks.views.numbers import DEFAULT_CURRENCY as DEFAULT_CURRENCY
 from appblocks.views.numbers import babel_locale as babel_locale
 from appblocks.views.numbers import money as money
 from appblocks.views.numbers import number as number
+
+#: The reader's zone for this request (set by the page shell; UTC where nobody set it).
+TIME_ZONE: ContextVar[dt.tzinfo] = ContextVar("appblocks_time_zone", default=dt.UTC)
+
+
+@cache
+def zone(name: str | None) -> dt.tzinfo:
+    """The tzinfo of an IANA name (UTC for None or ''); raises for an unknown name."""
+    if not name or name == "UTC":
+        return dt.UTC
+    return ZoneInfo(name)
+
+
+def current_zone(given: dt.tzinfo | None = None) -> dt.tzinfo:
+    """`given`, else the zone the page shell set for this request, else UTC."""
+    return given if given is not None else TIME_ZONE.get()
+
+
+def local(value: dt.datetime, tz: dt.tzinfo | None = None) -> dt.datetime:
+    """A stored moment in the reader's zone (a naive value is taken as UTC, as stored)."""
+    moment = value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
+    return moment.astimezone(current_zone(tz))
 
 
 def percent(value: Any, locale: str) -> str:
@@ -42,14 +71,17 @@ def date(value: Any, locale: str) -> str:
     return babel_dates.format_date(value, format="medium", locale=babel_locale(locale))
 
 
-def datetime(value: Any, locale: str) -> str:
-    """A moment in the locale's medium format (UTC)."""
+def datetime(value: Any, locale: str, tz: dt.tzinfo | None = None) -> str:
+    """A moment in the locale's medium format, in the reader's zone (`tz`, else the
+    request's)."""
     if value is None or value == "":
         return ""
     if isinstance(value, str):
         value = dt.datetime.fromisoformat(value)
+    if isinstance(value, dt.datetime) and value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)  # stored moments are UTC
     return babel_dates.format_datetime(
-        value, format="medium", tzinfo=dt.UTC, locale=babel_locale(locale)
+        value, format="medium", tzinfo=current_zone(tz), locale=babel_locale(locale)
     )
 
 
@@ -76,9 +108,10 @@ def options(field: FieldSpec, locale: str) -> list[tuple[str, str]]:
     return out
 
 
-def value(field: FieldSpec, raw: Any, locale: str) -> str:
+def value(field: FieldSpec, raw: Any, locale: str, tz: dt.tzinfo | None = None) -> str:
     """A field's value as text for a list cell or a record page (links show their title
-    when the caller resolved them to `{"id", "title"}`)."""
+    when the caller resolved them to `{"id", "title"}`; datetimes in `tz`, else the
+    request's zone)."""
     if raw is None or raw == "" or raw == []:
         return ""
     kind = field.type
@@ -97,7 +130,7 @@ def value(field: FieldSpec, raw: Any, locale: str) -> str:
     if kind == "date":
         return date(raw, locale)
     if kind == "datetime":
-        return datetime(raw, locale)
+        return datetime(raw, locale, tz)
     if kind == "boolean":
         return ("是" if raw else "否") if locale == "zh-CN" else ("Yes" if raw else "No")
     if kind == "choice":

@@ -4,7 +4,9 @@ Rows are read page by page (keyset, never OFFSET) and written as they come: CSV 
 straight out, XLSX goes through openpyxl's write-only workbook into a spooled file. Links
 are written as their target's title (one query per target entity and page), choices as
 their label in the reader's language, numbers and dates as values a spreadsheet can
-compute with.
+compute with. Datetimes are written in the reader's time zone, and the header of a datetime
+column names that zone (`Due (Asia/Shanghai)`): XLSX cells hold the local clock time (a
+spreadsheet knows no zones), CSV cells the local time with its offset.
 """
 
 from __future__ import annotations
@@ -30,8 +32,23 @@ BATCH = 500
 SPOOL_BYTES = 8 * 1024 * 1024  # an XLSX up to this size stays in memory
 
 
+def is_datetime(field: FieldSpec) -> bool:
+    """Whether a column holds datetimes (its header names the zone they are written in)."""
+    return link_target(field) is None and value_field(field).type == "datetime"
+
+
+def header_label(label: str, field: FieldSpec, zone_name: str) -> str:
+    """A column's header: its label, and for datetimes the zone (`Due (Asia/Shanghai)`)."""
+    return f"{label} ({zone_name})" if is_datetime(field) else label
+
+
 def _value(
-    field: FieldSpec, raw: Any, titles: Mapping[str, Mapping[int, str]], locale: str, typed: bool
+    field: FieldSpec,
+    raw: Any,
+    titles: Mapping[str, Mapping[int, str]],
+    locale: str,
+    typed: bool,
+    tz: dt.tzinfo = dt.UTC,
 ) -> Any:
     if raw is None or raw == []:
         return None
@@ -46,11 +63,12 @@ def _value(
         return display.choice_label(inner, raw, locale)
     if inner.type == "multi_choice" and isinstance(raw, list):
         return "; ".join(display.choice_label(inner, v, locale) for v in raw)
+    if isinstance(raw, dt.datetime):
+        moment = display.local(raw, tz)
+        # Spreadsheets know no time zones: the reader's clock time (the header names the zone).
+        return moment.replace(tzinfo=None) if typed else moment.isoformat(" ")
     if not typed:
         return inner.ftype.to_text(raw)
-    if isinstance(raw, dt.datetime):
-        # Spreadsheets know no time zones: write UTC, as the value is stored.
-        return raw.astimezone(dt.UTC).replace(tzinfo=None) if raw.tzinfo else raw
     if isinstance(raw, bool | int | float | decimal.Decimal | dt.date):
         return raw
     if isinstance(raw, list | dict):
@@ -73,8 +91,10 @@ def rows(
     locale: str,
     typed: bool,
     batch: int = BATCH,
+    tz: dt.tzinfo = dt.UTC,
 ) -> Iterator[list[Any]]:
-    """One row of values per record that the list would show, in its order, page by page."""
+    """One row of values per record that the list would show, in its order, page by page
+    (datetimes in `tz`, the reader's zone)."""
     cursor: str | None = None
     while True:
         page = store.list(
@@ -82,7 +102,7 @@ def rows(
         )
         titles = titles_for(conn, catalog, wanted_links(page.items, columns), visible)
         for record in page.items:
-            yield [_value(f, record.get(f.name), titles, locale, typed) for f in columns]
+            yield [_value(f, record.get(f.name), titles, locale, typed, tz) for f in columns]
         if not page.next_cursor:
             return
         cursor = page.next_cursor

@@ -3,6 +3,8 @@
 A view document is stored once but read on many days, so "contracts ending within 30 days"
 cannot hold a fixed date. These tokens are replaced by ISO dates (or UTC moments) when the
 view runs, before the filter reaches the query compiler; everything else passes untouched.
+`$today` is the reader's date: today in their time zone (Shanghai's Tuesday starts while
+London is still on Monday); `$now` is the same moment everywhere.
 Units: `d` days, `w` weeks, `m` months (clamped to the month's last day), `y` years, and `h`
 hours for `$now` only.
 """
@@ -14,6 +16,8 @@ import datetime as dt
 import re
 from collections.abc import Mapping
 from typing import Any
+
+from appblocks.views import display
 
 TOKEN = re.compile(r"^\$(today|now)(?:([+-])(\d{1,5})([hdwmy]))?$")
 
@@ -42,8 +46,9 @@ def _shift(start: dt.datetime, sign: str, amount: int, unit: str) -> dt.datetime
     return dt.datetime.combine(moved, start.timetz())
 
 
-def resolve_value(value: Any, now: dt.datetime) -> Any:
-    """One filter value with a relative date replaced (`now` is an aware UTC moment)."""
+def resolve_value(value: Any, now: dt.datetime, tz: dt.tzinfo = dt.UTC) -> Any:
+    """One filter value with a relative date replaced (`now` is an aware moment; `$today`
+    is its date in `tz`, the reader's zone)."""
     if not isinstance(value, str) or not value.startswith(("$today", "$now")):
         return value
     found = TOKEN.match(value)
@@ -56,16 +61,18 @@ def resolve_value(value: Any, now: dt.datetime) -> Any:
         raise RelativeDateError(f"'{value}': $today moves by days (d, w, m, y), not hours")
     start = now.astimezone(dt.UTC)
     if base == "today":
-        start = dt.datetime.combine(start.date(), dt.time(), dt.UTC)
+        start = dt.datetime.combine(now.astimezone(tz).date(), dt.time(), dt.UTC)
     moved = _shift(start, sign, int(amount), unit) if sign else start
     return moved.date().isoformat() if base == "today" else moved.isoformat()
 
 
-def resolve(filter: Any, now: dt.datetime | None = None) -> Any:
-    """A copy of a filter document with every relative date resolved (None stays None)."""
+def resolve(filter: Any, now: dt.datetime | None = None, tz: dt.tzinfo | None = None) -> Any:
+    """A copy of a filter document with every relative date resolved (None stays None);
+    `$today` in `tz`, else the zone the page shell set for this request (UTC without one)."""
     moment = now or dt.datetime.now(dt.UTC)
+    zone = display.current_zone(tz)
     if isinstance(filter, Mapping):
-        return {key: resolve(value, moment) for key, value in filter.items()}
+        return {key: resolve(value, moment, zone) for key, value in filter.items()}
     if isinstance(filter, list):
-        return [resolve(value, moment) for value in filter]
-    return resolve_value(filter, moment)
+        return [resolve(value, moment, zone) for value in filter]
+    return resolve_value(filter, moment, zone)

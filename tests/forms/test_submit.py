@@ -67,7 +67,7 @@ def test_submit_flat_fields_coerce_and_blanks_are_empty(form: Form) -> None:
     values = sub.values
     assert values["customer"] == 7
     assert values["placed_on"] == "2026-03-01"
-    assert values["due_at"] == "2026-03-01T09:30:00"
+    assert values["due_at"] == "2026-03-01T09:30:00+00:00"  # typed in UTC (the default zone)
     assert values["rush"] is True
     assert values["status"] is None and values["notes"] is None
     assert values["tags"] == ["a", "c"]

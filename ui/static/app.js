@@ -34,6 +34,17 @@
     window.appblocksToast(document.documentElement.lang === "zh-CN" ? "无法连接服务器。" : "The server cannot be reached.", "error");
   });
 
+  // The sign-in form sends the browser's time zone: a user without one of their own gets it.
+  function fillTimeZone() {
+    var zone = "";
+    try { zone = Intl.DateTimeFormat().resolvedOptions().timeZone || ""; } catch (ignored) { /* old browser */ }
+    document.querySelectorAll("input[data-browser-time-zone]").forEach(function (input) {
+      if (!input.value) input.value = zone;
+    });
+  }
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", fillTimeZone);
+  else fillTimeZone();
+
   document.addEventListener("change", function (evt) {
     var el = evt.target;
     if (el.matches && el.matches("select[data-autosubmit]")) el.form.requestSubmit();
