@@ -28,7 +28,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from alembic.migration import MigrationContext
@@ -132,7 +132,7 @@ def _approval_states(catalog: Catalog, qualified: str) -> set[str]:
 def _move_tasks(connection: sa.Connection, plan: Plan, steps: Sequence[Step]) -> None:
     """Open approval tasks follow their records: to the new name when the new state waits for
     the same approval, cancelled otherwise (nobody could decide them any more)."""
-    tasks = Task.__table__
+    tasks = cast(sa.Table, Task.__table__)
     for step in steps:
         assert step.entity is not None and step.state is not None and step.target is not None
         waiting = [
