@@ -92,12 +92,19 @@ def pages(ui_live: Live) -> Iterator[Callable[..., httpx.Client]]:
         client.close()
 
 
+# On a loaded CI machine a designer save (which validates the whole app) has taken over 5 s,
+# Playwright's default: a person would wait that long too, so assertions wait up to 15 s.
+EXPECT_TIMEOUT_MS = 15_000
+
+
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
     """Headless Debian chromium (Playwright cannot download its own browsers here)."""
     if not shutil.which(CHROMIUM) and not Path(CHROMIUM).exists():
         pytest.skip(f"browser tests need chromium at {CHROMIUM} (apt-get install -y chromium)")
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
+
+    expect.set_options(timeout=EXPECT_TIMEOUT_MS)
 
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(
@@ -113,15 +120,16 @@ def signed_in(ui_live: Live, browser: Any) -> Iterator[Callable[..., Any]]:
     through the form, in that language."""
     contexts: list[Any] = []
 
-    def open_as(user: str, locale: str = "en", phone: bool = False) -> Any:
+    def open_as(user: str, locale: str = "en", phone: bool = False, time_zone: str = "UTC") -> Any:
         viewport = {"width": 390, "height": 844} if phone else {"width": 1366, "height": 860}
         context = browser.new_context(
             base_url=ui_live.url,
             locale=locale,
+            timezone_id=time_zone,  # the browser's zone, which signing in may keep for the user
             viewport=viewport,
             extra_http_headers={"Accept-Language": locale},
         )
-        context.set_default_timeout(10_000)
+        context.set_default_timeout(20_000)
         contexts.append(context)
         page = context.new_page()
         page.goto("/login")

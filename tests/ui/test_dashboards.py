@@ -14,6 +14,7 @@ from playwright.sync_api import expect
 
 from tests.server.conftest import Live
 from tests.ui.conftest import shot
+from tests.ui.test_portal import approved_po_for
 
 
 def _orders(live: Live, user: str) -> list[dict[str, Any]]:
@@ -55,6 +56,8 @@ def test_dashboards_spend_draws_charts_and_the_right_total(
 def test_dashboards_portal_supplier_sees_only_their_own_spend(
     ui_live: Live, signed_in: Callable[..., Any]
 ) -> None:
+    # The demo's orders are drafts, which a supplier does not see: approve one of its own.
+    approved_po_for(ui_live, "苏州精工五金制品有限公司")
     own = _orders(ui_live, "jinggong")
     everyone = _orders(ui_live, "manager1")
     assert 0 < len(own) < len(everyone)

@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from tests.server.conftest import Live
+from tests.ui.test_tasks import task_of
 
 JINGGONG = "苏州精工五金制品有限公司"
 HUAXIN = "深圳华芯电子科技有限公司"
@@ -63,6 +64,20 @@ def new_order(live: Live, supplier: str = JINGGONG, lines: int = 2, **extra: Any
     return dict(answer.json())
 
 
+def released_order(live: Live, **kw: Any) -> dict[str, Any]:
+    """`new_order`, submitted by buyer1 and approved by manager1: a supplier sees its orders
+    only once approved."""
+    order = new_order(live, **kw)
+    path = f"/api/v1/srm/purchase_order/{order['id']}"
+    moved = api(live, "buyer1", "POST", f"{path}/transitions/submit", json={})
+    assert moved.status_code == 200, moved.text
+    task = task_of(live, "manager1", order["id"])
+    assert api(live, "manager1", "POST", f"/api/v1/tasks/{task}/approve", json={}).is_success
+    after = api(live, "buyer1", "GET", path).json()
+    assert after["_state"] == "approved", after
+    return dict(after)
+
+
 def test_records_page_shows_fields_lines_related_and_history(ui_live: Live, pages: Pages) -> None:
     order = new_order(ui_live)
     page = pages("buyer1").get(f"/srm/purchase_order/{order['id']}")
@@ -90,7 +105,7 @@ def test_records_page_shows_fields_lines_related_and_history(ui_live: Live, page
 def test_records_hidden_fields_are_absent_from_the_page_and_the_form(
     ui_live: Live, pages: Pages
 ) -> None:
-    order = new_order(ui_live, notes="internal note: squeeze the price")
+    order = released_order(ui_live, notes="internal note: squeeze the price")
     quality = pages("quality1").get(f"/srm/purchase_order/{order['id']}").text
     assert order["number"] in quality
     # quality engineers do not see prices: neither fields, line columns, totals nor history
@@ -120,14 +135,19 @@ def test_records_forged_fields_are_refused_and_nothing_changes(ui_live: Live, pa
     assert answer.status_code == 422
     assert "These fields cannot be changed here: approved_total" in answer.text
     assert 'value="2026-03-02"' in answer.text  # what was typed is still there
-    portal = pages("jinggong").post(url, data={"_version": str(order["_version"]), "notes": "x"})
-    assert portal.status_code == 422 and "notes" in portal.text
     after = api(ui_live, "admin1", "GET", f"/api/v1/srm/purchase_order/{order['id']}").json()
     assert after["_version"] == order["_version"] and after["order_date"] == "2026-03-01"
+    # The supplier may confirm its approved order, not write the buyer's notes.
+    released = released_order(ui_live)
+    url = f"/srm/purchase_order/{released['id']}/edit"
+    portal = pages("jinggong").post(url, data={"_version": str(released["_version"]), "notes": "x"})
+    assert portal.status_code == 422 and "notes" in portal.text
+    after = api(ui_live, "admin1", "GET", f"/api/v1/srm/purchase_order/{released['id']}").json()
+    assert after["_version"] == released["_version"] and not after.get("notes")
 
 
 def test_records_outside_the_record_rule_is_404_everywhere(ui_live: Live, pages: Pages) -> None:
-    order = new_order(ui_live, supplier=JINGGONG)
+    order = released_order(ui_live, supplier=JINGGONG)
     buyer = pages("buyer1")
     upload = buyer.post(
         f"/srm/purchase_order/{order['id']}/files",

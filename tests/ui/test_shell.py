@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
+import pytest
+import sqlalchemy as sa
 from playwright.sync_api import expect
 
+from appblocks.engine.models import User
 from tests.server.conftest import Live
 from tests.ui.conftest import shot
 
@@ -51,7 +54,18 @@ def test_shell_forged_language_change_is_refused(pages: Callable[..., httpx.Clie
     assert 'lang="en"' in client.get("/").text
 
 
-def test_shell_sign_in_switch_language_and_phone_menu(signed_in: Callable[..., Any]) -> None:
+@pytest.fixture
+def forget_language(ui_live: Live) -> Iterator[None]:
+    """buyer1's saved language is put back to none afterwards: other tests read buyer1 in the
+    browser's language."""
+    yield
+    with ui_live.engine.begin() as conn:
+        conn.execute(sa.update(User).where(User.name == "buyer1").values(locale=None))
+
+
+def test_shell_sign_in_switch_language_and_phone_menu(
+    signed_in: Callable[..., Any], forget_language: None
+) -> None:
     page = signed_in("buyer1", "en")
     expect(page.locator("h1")).to_have_text("Apps")
     shot(page, "shell-launcher-en")
@@ -66,7 +80,9 @@ def test_shell_sign_in_switch_language_and_phone_menu(signed_in: Callable[..., A
     shot(page, "shell-app-zh-CN")
     with page.expect_navigation():
         page.select_option("#lang-select", "en")
-    expect(page.locator("h1")).to_have_text("Apps")
+    # Back where the switch was used, in English.
+    expect(page.locator("h1")).to_have_text("Supplier Relationship Management")
+    expect(page.locator("html")).to_have_attribute("lang", "en")
 
     phone = signed_in("zhao.min", "zh-CN", phone=True)
     expect(phone.locator("#sidenav")).to_be_hidden()
