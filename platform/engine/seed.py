@@ -13,6 +13,8 @@ from appblocks.engine.records import RecordErrors, RecordStore
 from appblocks.engine.references import TitleResolver
 from appblocks.engine.spec import qualify
 
+STATE = "_state"
+
 
 class SeedDataError(ValueError):
     """Seed data that does not fit its entities; every problem with its record."""
@@ -43,6 +45,7 @@ def load_seed_data(
         spec = catalog.entity(entity)
         for index, raw in enumerate(rows or []):
             row = dict(raw)
+            state = row.pop(STATE, None) if spec.has_state else None
             where = f"data.{entity_name}.{index}"
             unresolved = resolver.resolve_row(entity, row)
             if unresolved:
@@ -53,6 +56,13 @@ def load_seed_data(
             except RecordErrors as exc:
                 problems += [f"{where}.{e.field}: {e.message}" for e in exc.errors]
                 continue
+            if state is not None and state != record.get(STATE):
+                # The state the demo's story has the record in: set as history, no transition
+                # (the blueprint's validation checked it is a state of the workflow).
+                table = catalog.table(entity)
+                connection.execute(
+                    sa.update(table).where(table.c.id == record["id"]).values({STATE: state})
+                )
             if spec.title:
                 resolver.remember(entity, record.get(spec.title), record["id"])
             counts[entity] = counts.get(entity, 0) + 1

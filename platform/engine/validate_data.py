@@ -12,6 +12,8 @@ from appblocks.engine.validate_context import NOT_A_FIELD, Context, mapping
 from appblocks.engine.validate_entities import line_owners
 from appblocks.engine.validate_fields import VALUE_ERRORS, computed_why, value_error
 
+STATE = "_state"  # the workflow state a seed record is in (given as history, not transitioned)
+
 
 class _Titles:
     """Title values of the records given so far, by entity: what a link by title may name."""
@@ -67,6 +69,9 @@ def _check_record(
     fields = ctx.fields(entity)
     for key, value in record.items():
         fpath = (*path, key)
+        if key == STATE:
+            _check_state(ctx, fpath, entity, value)
+            continue
         fdoc = fields.get(key)
         if fdoc is None:
             ctx.error(fpath, NOT_A_FIELD, name=key, entity=ctx.show(entity))
@@ -121,6 +126,28 @@ def _check_record(
     body = mapping(ctx.entity(entity))
     if isinstance(body.get("title"), str):
         titles.add(entity, record.get(body["title"]))
+
+
+def workflow_states(ctx: Context, entity: str) -> list[str] | None:
+    """The state names of the workflow of `entity` in this blueprint, or None without one."""
+    app, _, name = entity.partition(".")
+    for doc in mapping(ctx.blueprint_of(app).get("workflows")).values():
+        if isinstance(doc, Mapping) and doc.get("entity") == name:
+            states = doc.get("states") if isinstance(doc.get("states"), list) else []
+            return [str(s.get("name") if isinstance(s, Mapping) else s) for s in states]
+    return None
+
+
+def _check_state(ctx: Context, path: KeyPath, entity: str, value: Any) -> None:
+    """Seed data may say which state a record is in (history the demo tells, not a transition
+    to run): a state of the entity's workflow."""
+    states = workflow_states(ctx, entity)
+    if states is None:
+        ctx.error(path, N_("{entity} has no workflow, so its records have no state"),
+                  entity=ctx.show(entity))  # fmt: skip
+    elif value not in states:
+        ctx.error(path, N_("'{value}' is not a state of {entity}'s workflow (states: {states})"),
+                  value=value, entity=ctx.show(entity), states=", ".join(states))  # fmt: skip
 
 
 def _check_link(ctx: Context, path: KeyPath, target: str, value: Any, titles: _Titles) -> None:

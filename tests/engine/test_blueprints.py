@@ -20,6 +20,7 @@ from appblocks.engine.catalog import Catalog, installed_apps
 from appblocks.engine.db import reading
 from appblocks.engine.loader import load_blueprint, load_blueprint_text
 from appblocks.engine.records import RecordStore
+from appblocks.workflows.assembly import store_factory
 
 HERE = Path(__file__).parent
 LIBRARY = HERE / "blueprints" / "library"
@@ -177,3 +178,57 @@ def test_downgrade_is_refused(engine: sa.Engine) -> None:
 )
 def test_requires_specifiers(version: str, spec: str, ok: bool) -> None:
     assert satisfies(version, spec) is ok
+
+
+TRIPS = """
+blueprint: fleet
+version: 1.0.0
+entities:
+  trip:
+    title: code
+    fields:
+      code: {type: text, required: true}
+  driver:
+    title: name
+    fields:
+      name: {type: text}
+workflows:
+  trip_flow:
+    entity: trip
+    initial: planned
+    states: [planned, underway, finished]
+    transitions:
+      start: {from: planned, to: underway}
+      finish: {from: underway, to: finished}
+data:
+  trip:
+    - {code: T1}
+    - {code: T2, _state: finished}
+"""
+
+
+def test_seed_data_may_put_a_record_in_a_later_state(engine: sa.Engine) -> None:
+    blueprint = load_blueprint_text(TRIPS, "fleet.yaml")
+    # Seeded the way the CLI seeds: through the workflow store, which starts records.
+    install(engine, blueprint, with_data=True, store_factory=store_factory(automations=False))
+    with engine.connect() as conn:
+        table = Catalog.load(conn).table("fleet.trip")
+        rows = conn.execute(sa.select(table.c.code, table.c._state).order_by(table.c.id)).all()
+    assert [tuple(r) for r in rows] == [("T1", "planned"), ("T2", "finished")]
+
+
+@pytest.mark.parametrize(
+    ("instead", "problem"),
+    [
+        ("    - {code: T3, _state: lost}\n", "'lost' is not a state of trip's workflow"),
+        ("  driver:\n    - {name: Wu, _state: planned}\n", "driver has no workflow"),
+    ],
+)
+def test_seed_data_with_a_state_the_workflow_lacks_is_refused(
+    engine: sa.Engine, instead: str, problem: str
+) -> None:
+    before = _snapshot(engine)
+    text = TRIPS.replace("    - {code: T2, _state: finished}\n", instead)
+    with pytest.raises(BlueprintRefused, match=problem):
+        install(engine, load_blueprint_text(text, "fleet.yaml"), with_data=True)
+    assert _snapshot(engine) == before
