@@ -133,7 +133,8 @@ def workflow_states(ctx: Context, entity: str) -> list[str] | None:
     app, _, name = entity.partition(".")
     for doc in mapping(ctx.blueprint_of(app).get("workflows")).values():
         if isinstance(doc, Mapping) and doc.get("entity") == name:
-            states = doc.get("states") if isinstance(doc.get("states"), list) else []
+            given = doc.get("states")
+            states: list[Any] = given if isinstance(given, list) else []
             return [str(s.get("name") if isinstance(s, Mapping) else s) for s in states]
     return None
 
