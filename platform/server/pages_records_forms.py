@@ -8,12 +8,14 @@ records for a link input under the viewer's read scope of the target.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+import datetime as dt
+from typing import Annotated, Any, NamedTuple
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.datastructures import FormData
 
+from appblocks.engine.access import Scope
 from appblocks.engine.db import reading
 from appblocks.engine.record_errors import MissingVersion, VersionConflict
 from appblocks.engine.rules import user_context
@@ -24,7 +26,7 @@ from appblocks.forms.layout import Form
 from appblocks.forms.preview import computed_values
 from appblocks.forms.save import Writer, save
 from appblocks.forms.state import FormState, from_record, from_submission
-from appblocks.forms.submit import Submission, parse
+from appblocks.forms.submit import Gettext, Submission, parse, plain
 from appblocks.server.auth import RuntimeDep
 from appblocks.server.pages_records import (
     action_scope,
@@ -37,7 +39,7 @@ from appblocks.server.pages_records import (
     templates,
 )
 from appblocks.server.problems import Problem, locale_of
-from appblocks.server.runtime import Runtime
+from appblocks.server.runtime import Loaded, Runtime
 from appblocks.server.visibility import Viewer
 from appblocks.server.web import PageUser, flash, gettext_for, render, tr, with_form, zone_of
 from appblocks.views import display, record_form
@@ -236,23 +238,47 @@ def _shown(
     return shown, titles
 
 
-def _save(
+class _Posted(NamedTuple):
+    """A posted form, read: who may do what with it, and the values parsed."""
+
+    loaded: Loaded
+    spec: EntitySpec
+    read: Scope
+    scope: Scope
+    form: Form
+    sub: Submission
+    zone: dt.tzinfo  # the reader's time zone, typed values were read in
+
+
+def _posted(
     request: Request, runtime: Runtime, identity: Identity, app: str, entity: str,
-    record_id: int | None, data: FormData,
-) -> Response:  # fmt: skip
+    record_id: int | None, data: FormData, gettext: Gettext = plain,
+) -> _Posted:  # fmt: skip
+    """The form `data` was posted from (its `_form`, else the entity's), parsed; 404/403 as
+    for the page it came from."""
     loaded = runtime.current()
     spec = entity_spec(request, loaded, app, entity)
     read = read_scope(request, loaded, identity, spec.qualified)
     action = "create" if record_id is None else "update"
     scope = action_scope(request, loaded, identity, spec.qualified, action)
-    locale = locale_of(request)
-    gettext = gettext_for(locale)
     name = data.get("_form")
     form = build_form(
         loaded, identity, spec, action, name if isinstance(name, str) and name else None
     )
     items = [(k, v) for k, v in data.multi_items() if isinstance(v, str)]
-    sub = parse(form, items, gettext, zone_of(request))
+    zone = zone_of(request)
+    sub = parse(form, items, gettext, zone)
+    return _Posted(loaded, spec, read, scope, form, sub, zone)
+
+
+def _save(
+    request: Request, runtime: Runtime, identity: Identity, app: str, entity: str,
+    record_id: int | None, data: FormData,
+) -> Response:  # fmt: skip
+    locale = locale_of(request)
+    gettext = gettext_for(locale)
+    posted = _posted(request, runtime, identity, app, entity, record_id, data, gettext)
+    loaded, spec, read, scope, form, sub, _ = posted
     _uploads(request, runtime, identity, spec, form, data, sub)
     status, conflict = 422, False
     if _line_controls(form, sub, data):
@@ -289,7 +315,7 @@ def _save(
             flash(request, tr(request, "Saved."), "success")
             return RedirectResponse(record_url(spec, saved["id"]), status_code=303)
     shown, titles = _shown(runtime, identity, spec, form, sub, record_id, scope.predicate)
-    state = from_submission(form, sub, _title_of(titles), shown, zone_of(request))
+    state = from_submission(form, sub, _title_of(titles), shown, posted.zone)
     if conflict:
         state.version = shown.get("_version")
     heading = _heading(spec, shown, locale) if record_id is not None else None
@@ -318,19 +344,10 @@ def _preview(
     request: Request, runtime: Runtime, identity: Identity, app: str, entity: str,
     record_id: int | None, data: FormData,
 ) -> Response:  # fmt: skip
-    loaded = runtime.current()
-    spec = entity_spec(request, loaded, app, entity)
-    read_scope(request, loaded, identity, spec.qualified)
-    action = "create" if record_id is None else "update"
-    scope = action_scope(request, loaded, identity, spec.qualified, action)
-    name = data.get("_form")
-    form = build_form(
-        loaded, identity, spec, action, name if isinstance(name, str) and name else None
-    )
-    items = [(k, v) for k, v in data.multi_items() if isinstance(v, str)]
-    sub = parse(form, items, tz=zone_of(request))
+    posted = _posted(request, runtime, identity, app, entity, record_id, data)
+    _, spec, _, scope, form, sub, _ = posted
     shown, titles = _shown(runtime, identity, spec, form, sub, record_id, scope.predicate)
-    state = from_submission(form, sub, _title_of(titles), shown, zone_of(request))
+    state = from_submission(form, sub, _title_of(titles), shown, posted.zone)
     values = {**shown, **{k: v for k, v in sub.values.items() if not isinstance(v, list)}}
     currency = currency_of(spec, values)
     out = record_form.outputs(form, state, locale_of(request), titles, currency, live=True)
